@@ -1,0 +1,48 @@
+# inspector: returns-bench inspection station.
+# `make run` and `make test` each create or update .venv themselves.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+THREADS ?= $(shell nproc 2>/dev/null || echo 2)
+export INSPECTOR_THREADS ?= $(THREADS)
+PYTEST_ARGS ?=
+
+.PHONY: venv run test test-all lint bench model bench-neu bench-transfer clean help
+
+help:
+	@echo "make run    - start the station (API + operator page) on its embedded defaults"
+	@echo "make test   - install what is needed and run the test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - benchmarks, written to bench/results.json"
+	@echo "make model  - train the default model on the synthetic bench"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing into $(VENV) (first time: a few minutes)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2> >(grep -v 'is ignored: it is neither' >&2)
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/inspector serve
+
+test: venv
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: venv
+	$(BIN)/python -m inspector.bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,125 @@
+"""The ``inspector`` command line: serve the station, detect, and the ML verbs.
+
+Every user error ends in one line on stderr and a non-zero exit code, never a
+traceback: :func:`main` turns the station's own error types into that.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from inspector.detect.base import DetectorError
+from inspector.imageio import ImageError
+
+app = typer.Typer(
+    name="inspector",
+    help="Returns-bench inspection station: detect defects, grade condition, recommend a disposition.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+# Sub-command groups register here, one line each.
+# [sub-apps]
+# [/sub-apps]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8080)")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="data folder: database, images")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="database URL (default SQLite under the data folder)")] = None,
+) -> None:
+    """Start the local API and the operator page."""
+    import uvicorn
+
+    from inspector.api.app import create_app
+    from inspector.config import Settings
+
+    settings = Settings()
+    if host:
+        settings.server.host = host
+    if port:
+        settings.server.port = port
+    if data_dir:
+        settings.storage.data_dir = data_dir
+    if db:
+        settings.storage.db_url = db
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port, log_level="info")
+
+
+@app.command()
+def detect(
+    images: Annotated[list[Path], typer.Argument(help="image files (JPEG, PNG, WebP)")],
+    model: Annotated[Path | None, typer.Option(help="weights (.pt); default: the active registry version")] = None,
+    confidence: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.25,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Print the detections found in each image."""
+    from inspector.config import DetectorConfig
+    from inspector.detect import load_detector
+    from inspector.imageio import read_image
+    from inspector.registry import resolve_weights
+    from inspector.types import Frame
+
+    frames = [Frame(image=read_image(p), camera_id=p.name) for p in images]
+    weights, version = resolve_weights(str(model) if model else None)
+    detector = load_detector(DetectorConfig(confidence=confidence), weights, version)
+    results = detector.detect(frames)
+    if as_json:
+        out = [
+            {"image": str(p), "model_version": detector.model_version, "detections": d.to_records()}
+            for p, d in zip(images, results, strict=True)
+        ]
+        typer.echo(json.dumps(out, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for p, dets in zip(images, results, strict=True):
+        table = Table(title=f"{p} — {len(dets)} detections ({detector.model_version})")
+        for col in ("class", "confidence", "x1", "y1", "x2", "y2"):
+            table.add_column(col)
+        for d in dets:
+            table.add_row(d.class_name, f"{d.confidence:.3f}", *(f"{v:.0f}" for v in d.xyxy))
+        console.print(table)
+
+
+def main() -> None:
+    """Entry point: run the app, turning known errors into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except (CliError, DetectorError, ImageError, FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

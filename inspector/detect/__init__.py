@@ -1,0 +1,27 @@
+"""Detectors: one interface, backends behind it, chosen by configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inspector.config import DetectorConfig
+from inspector.detect.base import Detector, DetectorError
+
+__all__ = ["Detector", "DetectorError", "load_detector"]
+
+
+def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None = None) -> Detector:
+    """Build the configured backend on local weights."""
+    if cfg.backend == "ultralytics":
+        from inspector.detect.yolo import UltralyticsDetector
+
+        return UltralyticsDetector(
+            weights,
+            confidence=cfg.confidence,
+            iou=cfg.iou,
+            imgsz=cfg.imgsz,
+            threads=cfg.thread_count(),
+            device=cfg.device,
+            model_version=model_version,
+        )
+    raise DetectorError(f"detector backend {cfg.backend!r} is not available in this build")

@@ -1,0 +1,94 @@
+"""Decoding untrusted image bytes into BGR frames, with limits checked before decoding."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from inspector.types import Image as ImageArray
+
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+class ImageError(ValueError):
+    """The bytes are not an image the station accepts; the message says why."""
+
+    def __init__(self, message: str, code: str = "bad_image") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    allowed_formats: frozenset[str] = ALLOWED_FORMATS,
+    name: str = "image",
+) -> ImageArray:
+    """Decode JPEG/PNG/WebP bytes to an HxWx3 BGR uint8 array.
+
+    The header is read first, so a file that declares too many pixels is refused
+    before any memory is spent on it. EXIF orientation is applied; grey, 16-bit,
+    palette, alpha and CMYK images are converted to 8-bit BGR.
+    """
+    if not data:
+        raise ImageError(f"{name}: empty file", "empty_image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img: Image.Image = Image.open(io.BytesIO(data))
+            fmt = (img.format or "").upper()
+            if fmt not in allowed_formats:
+                raise ImageError(
+                    f"{name}: format {fmt or 'unknown'} is not accepted (use {', '.join(sorted(allowed_formats))})",
+                    "unsupported_format",
+                )
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageError(f"{name}: {w}x{h} pixels is over the limit of {max_pixels}", "too_many_pixels")
+            if getattr(img, "n_frames", 1) > 1:
+                raise ImageError(f"{name}: animated images are not accepted", "animated_image")
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: not a readable image ({exc})", "bad_image") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{name}: corrupt or truncated image ({exc})", "corrupt_image") from exc
+    if w < 8 or h < 8:
+        raise ImageError(f"{name}: {w}x{h} is too small to inspect", "image_too_small")
+    return to_bgr(img)
+
+
+def to_bgr(img: Image.Image) -> ImageArray:
+    """Any PIL mode to 8-bit BGR."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = float(arr.max()) or 1.0
+        grey = np.clip(arr / (65535.0 if hi > 255 else 255.0) * 255.0, 0, 255).astype(np.uint8)
+        rgb = np.stack([grey] * 3, axis=-1)
+    else:
+        if mode != "RGB":
+            img = img.convert("RGBA").convert("RGB") if "A" in mode or mode == "P" else img.convert("RGB")
+        rgb = np.asarray(img, dtype=np.uint8)
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def read_image(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageArray:
+    """Read an image file from disk with the same checks as an upload."""
+    if not path.exists():
+        raise ImageError(f"{path}: no such file", "not_found")
+    if not path.is_file():
+        raise ImageError(f"{path}: not a file", "not_a_file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror})", "unreadable") from exc
+    return decode_image(data, max_pixels=max_pixels, name=str(path))

@@ -1,0 +1,1 @@
+"""The bench app: camera sources, capture trigger and the operator page."""

@@ -1,0 +1,81 @@
+"""The ultralytics adapter against real ultralytics objects, offline."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inspector.detect.base import Detector, DetectorError
+from inspector.detect.yolo import UltralyticsDetector, to_detections, train
+from inspector.labelmap import default_labelmap
+from tests import netguard
+from tests.builders import frame, tiny_yolo_dataset
+
+
+def test_adapter_converts_a_real_result() -> None:
+    from ultralytics.engine.results import Results
+
+    names = default_labelmap().names
+    boxes = torch.tensor([[10.0, 20.0, 30.0, 40.0, 0.9, 1.0], [0.0, 0.0, 64.0, 48.0, 0.5, 0.0]])
+    result = Results(np.zeros((48, 64, 3), np.uint8), path="x.jpg", names=dict(enumerate(names)), boxes=boxes)
+    d = to_detections(result, names)
+    assert len(d) == 2
+    np.testing.assert_allclose(d.xyxy[0], [10, 20, 30, 40])
+    assert d.names == ["scratch", "item"]
+    np.testing.assert_allclose(d.confidence, [0.9, 0.5], rtol=1e-6)
+    empty = Results(
+        np.zeros((48, 64, 3), np.uint8), path="x.jpg", names=dict(enumerate(names)), boxes=torch.zeros((0, 6))
+    )
+    assert len(to_detections(empty, names)) == 0
+
+
+def test_train_one_epoch_then_predict_offline(tmp_path: Path) -> None:
+    """Build from a yaml, train one epoch on a generated dataset, load, predict: no outside connection."""
+    before = list(netguard.ATTEMPTS)
+    data = tiny_yolo_dataset(tmp_path / "ds")
+    result = train("yolov8n.yaml", data, out_dir=tmp_path / "runs", epochs=1, imgsz=64, batch=4, threads=2, plots=False)
+    assert result.best.is_file()
+    det = UltralyticsDetector(result.best, imgsz=64, confidence=0.0, threads=2)
+    assert isinstance(det, Detector)
+    assert det.class_names == default_labelmap().names
+    out = det.detect([frame(64, 64), frame(80, 60, value=30)])
+    assert len(out) == 2
+    for d, (w, h) in zip(out, [(64, 64), (80, 60)], strict=True):
+        assert d.class_names == det.class_names
+        if len(d):
+            assert (d.xyxy[:, [0, 2]] <= w + 1).all() and (d.xyxy[:, [1, 3]] <= h + 1).all()
+    assert det.model_version.startswith("best-")
+    assert torch.get_num_threads() == 2
+    assert netguard.ATTEMPTS == before, f"outside connections were attempted: {netguard.ATTEMPTS[len(before) :]}"
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "message"),
+    [(None, ".pt", "not found"), (b"not a checkpoint", ".pt", "cannot load"), (b"x", ".onnx", "must be a PyTorch")],
+)
+def test_bad_model_files_give_clear_errors(tmp_path: Path, content: bytes | None, suffix: str, message: str) -> None:
+    path = tmp_path / f"model{suffix}"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DetectorError, match=message):
+        UltralyticsDetector(path)
+
+
+def test_only_the_adapter_imports_ultralytics(repo_root: Path) -> None:
+    allowed = {repo_root / "inspector" / "detect" / "yolo.py"}
+    offenders = []
+    for path in list((repo_root / "inspector").rglob("*.py")) + list((repo_root / "station").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            mods = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module]
+            if any(m == "ultralytics" or m.startswith("ultralytics.") for m in mods) and path not in allowed:
+                offenders.append(f"{path.relative_to(repo_root)}:{node.lineno}")
+    assert offenders == []
