@@ -44,5 +44,22 @@ lint: venv
 bench: venv
 	$(BIN)/python -m inspector.bench
 
+# The shipped model: synthetic train set (seed 1) + test set (seed 2), train, evaluate, export, promote.
+MODEL_IMAGES ?= 3200
+MODEL_MINUTES ?= 50
+model: venv
+	$(BIN)/python -m inspector.training.default_model --train-images $(MODEL_IMAGES) --minutes $(MODEL_MINUTES)
+
+# NEU-DET: our recipe vs plain ultralytics defaults, same budget and splits -> bench/neu-det.json.
+NEU_SRC ?= ../shared/datasets/neu-det
+NEU_MINUTES ?= 30
+bench-neu: venv
+	$(BIN)/python -m inspector.training.bench_neu --src $(NEU_SRC) --minutes $(NEU_MINUTES) --out bench/neu-det.json
+
+# Small-data transfer: scratch vs our weights on 10/25/100 NEU-DET images -> bench/transfer.json.
+TRANSFER_MINUTES ?= 5
+bench-transfer: venv
+	$(BIN)/python -m inspector.training.bench_transfer --src $(NEU_SRC) --minutes $(TRANSFER_MINUTES) --out bench/transfer.json
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -31,6 +31,20 @@ class CliError(Exception):
 
 # Sub-command groups register here, one line each.
 # [sub-apps]
+from inspector.disposition.cli import recommend_command  # noqa: E402
+
+app.command("recommend")(recommend_command)
+from inspector.store.cli import keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+from inspector.training.cli import evaluate_cmd, models_app, train_cmd  # noqa: E402
+
+app.command("train")(train_cmd)
+app.command("evaluate")(evaluate_cmd)
+app.add_typer(models_app, name="models")
+from inspector.data.cli import data_app  # noqa: E402
+
+app.add_typer(data_app, name="data")
 # [/sub-apps]
 
 
@@ -57,6 +71,16 @@ def serve(
     if db:
         settings.storage.db_url = db
     settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.server.require_auth and settings.server.bootstrap_keys:
+        from inspector.store import Store, bootstrap_keys
+
+        store = Store(settings.storage).open()
+        try:
+            created = bootstrap_keys(store)
+        finally:
+            store.close()
+        if created is not None:
+            typer.echo(f"first start: an admin and an operator API key are in {created} (mode 0600)", err=True)
     uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port, log_level="info")
 
 
@@ -98,10 +122,80 @@ def detect(
         console.print(table)
 
 
+@app.command()
+def inspect(
+    images: Annotated[list[Path], typer.Argument(help="the views of one item (JPEG, PNG, WebP)")],
+    sku: Annotated[str | None, typer.Option(help="SKU in the catalogue")] = None,
+    category: Annotated[str | None, typer.Option(help="product category, for a SKU not in the catalogue")] = None,
+    price: Annotated[float | None, typer.Option(help="price new, for a SKU not in the catalogue")] = None,
+    rma: Annotated[str | None, typer.Option(help="RMA number")] = None,
+    flag: Annotated[
+        list[str] | None, typer.Option(help="item flag, e.g. opened or battery_swollen (repeatable)")
+    ] = None,
+    model: Annotated[Path | None, typer.Option(help="weights (.pt); default: the active registry version")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """The whole path for one item: detections, grade and disposition."""
+    import uuid
+
+    from inspector.config import Settings
+    from inspector.imageio import read_image
+    from inspector.items import ItemInfo
+    from inspector.pipeline import PipelineError, build_pipeline
+    from inspector.types import Frame
+
+    frames = [Frame(image=read_image(p), camera_id=f"view{i + 1}") for i, p in enumerate(images)]
+    item = ItemInfo(rma=rma, sku=sku, category=category, price=price, flags=frozenset(flag or ()))
+    settings = Settings()
+    if model is not None:
+        settings.detector.model = str(model)
+    try:
+        pipeline = build_pipeline(settings)
+    except PipelineError as exc:
+        raise CliError(str(exc)) from exc
+    result = pipeline.inspect(frames, item, inspection_id=uuid.uuid4().hex)
+    if as_json:
+        out = {
+            "id": result.id,
+            "model_version": result.model_version,
+            "views": [
+                {"image": str(p), "detections": v.detections.to_records()}
+                for p, v in zip(images, result.views, strict=True)
+            ],
+            "grade": result.grade.to_dict(),
+            "disposition": result.disposition.to_dict(),
+            "item": dict(result.item),
+            "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+        }
+        typer.echo(json.dumps(out, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for p, view in zip(images, result.views, strict=True):
+        console.print(f"[bold]{p}[/]: {len(view.detections)} detections: " + ", ".join(view.detections.names))
+    g, d = result.grade, result.disposition
+    console.print(f"[bold]Grade {g.level.value}[/] (confidence {g.confidence:.2f}, rubric {g.rubric_version})")
+    for r in g.reasons:
+        console.print(f"  - {r.text}")
+    console.print(f"[bold]Disposition {d.path.value}[/] (policy {d.policy_version}, rule {d.rule or 'none'})")
+    for r in d.reasons:
+        console.print(f"  - {r.text}")
+    table = Table(title="alternatives")
+    for col in ("path", "expected value", "allowed", "note"):
+        table.add_column(col)
+    for a in d.alternatives:
+        table.add_row(a.path.value, f"{a.expected_value:.2f}", "yes" if a.allowed else "no", a.note)
+    console.print(table)
+
+
 def main() -> None:
     """Entry point: run the app, turning known errors into one line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # without standalone mode, click returns typer.Exit's code
+            sys.exit(code)
     except (CliError, DetectorError, ImageError, FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

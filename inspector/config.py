@@ -27,11 +27,15 @@ class ServerConfig(_Section):
     max_views: int = Field(8, ge=1, le=32)
     inference_queue: int = Field(8, ge=1, description="requests waiting for the model before 503")
     require_auth: bool = True
+    inference_workers: int = Field(1, ge=1, le=8, description="threads running the model (one per loaded model)")
+    idempotency_wait_s: float = Field(120.0, gt=0, description="how long a retry waits for the first request")
+    bootstrap_keys: bool = Field(True, description="on serve, create an admin and an operator key if none exist")
 
 
 class StorageConfig(_Section):
     data_dir: Path = Path("data")
     db_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under data_dir")
+    busy_timeout_ms: int = Field(30_000, ge=0, description="SQLite: wait this long for a lock")
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{(self.data_dir / 'inspector.db').resolve()}"
@@ -60,8 +64,25 @@ class CameraConfig(_Section):
     seed: int = 0
 
 
+class StationConfig(_Section):
+    enabled: bool = Field(True, description="run the cameras and the capture trigger with the API")
+    still_frames: int = Field(4, ge=1, le=60, description="still frames before an item is captured")
+    empty_frames: int = Field(3, ge=1, le=60, description="empty frames before an item counts as taken away")
+    pixel_threshold: int = Field(14, ge=1, le=255, description="grey levels a pixel must change by to count")
+    occupied_fraction: float = Field(0.004, gt=0, lt=1, description="share of changed pixels: bench occupied")
+    motion_fraction: float = Field(0.0015, gt=0, lt=1, description="share of changed pixels: item moving")
+    read_labels: bool = Field(True, description="read RMA/LPN codes (QR, barcodes) in the captured views")
+    rma_pattern: str = r"^RMA[-_ :]?[A-Z0-9][A-Z0-9-]{2,39}$"
+    lpn_pattern: str = r"^LPN[-_ :]?[A-Z0-9]{4,40}$"
+    reference_dir: Path | None = Field(None, description="empty-bench references; None = <data_dir>/station")
+
+
 class GradingConfig(_Section):
     rubric_dir: Path | None = Field(None, description="folder of per-category rubric YAML; None = shipped")
+    family_model: Path | None = Field(None, description="family classifier weights (.pt); None = no wrong-item check")
+    learned_dir: Path | None = Field(
+        None, description="folder of learned graders (<category>.pt); only those that beat the rubric are used"
+    )
 
 
 class DispositionConfig(_Section):
@@ -73,6 +94,10 @@ class WebhookConfig(_Section):
     max_attempts: int = Field(12, ge=1)
     base_delay_s: float = Field(2.0, gt=0)
     timeout_s: float = Field(5.0, gt=0)
+    max_delay_s: float = Field(3600.0, gt=0, description="cap on the backoff between two attempts")
+    poll_interval_s: float = Field(2.0, gt=0, description="how often the worker looks for due deliveries")
+    lease_s: float = Field(60.0, gt=0, description="a leased delivery is retried by anyone after this")
+    batch_size: int = Field(16, ge=1, description="deliveries sent concurrently per tick")
 
 
 class Settings(BaseSettings):
@@ -85,6 +110,7 @@ class Settings(BaseSettings):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     camera: CameraConfig = Field(default_factory=CameraConfig)
+    station: StationConfig = Field(default_factory=StationConfig)
     grading: GradingConfig = Field(default_factory=GradingConfig)
     disposition: DispositionConfig = Field(default_factory=DispositionConfig)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)

@@ -6,11 +6,26 @@ nothing here stores or serves anything.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from inspector.items import ItemInfo
-from inspector.types import Frame, Inspection
+from inspector.config import Settings
+from inspector.detect import Detector, DetectorError, load_detector
+from inspector.disposition import Catalogue, Policy, load_catalogue, load_policy, recommend
+from inspector.grading import (
+    FamilyPrediction,
+    GradeModel,
+    QualityThresholds,
+    RubricSet,
+    assess_quality,
+    grade_item,
+    load_rubrics,
+)
+from inspector.grading.grader import find_item_box
+from inspector.items import ItemInfo, Sku
+from inspector.types import Detections, Frame, Inspection, View
 
 
 @runtime_checkable
@@ -31,3 +46,175 @@ class InspectionPipeline(Protocol):
     ) -> Inspection:
         """Run every stage on the views of one item. Blocking: call it off the event loop."""
         ...
+
+
+class FamilyModel(Protocol):
+    """Tells which product family is on the bench (the wrong-item check)."""
+
+    def predict(self, image: Any, box: tuple[float, float, float, float]) -> FamilyPrediction: ...
+
+
+class PipelineError(RuntimeError):
+    """The pipeline could not be built (no model, bad rubric or policy file)."""
+
+
+class Pipeline:
+    """Detector + rubric grader + policy recommender, wired for one station.
+
+    The detector is shared by every request; ultralytics predictors are not
+    thread-safe, so calls into it are serialised by a lock. The policy can be
+    swapped at run time (``PUT /v1/policy``) without touching the model.
+    """
+
+    def __init__(
+        self,
+        detector: Detector,
+        *,
+        rubric: RubricSet,
+        policy: Policy,
+        catalogue: Catalogue,
+        quality: QualityThresholds | None = None,
+        family: FamilyModel | None = None,
+        learned: dict[str, GradeModel] | None = None,
+    ) -> None:
+        self.detector = detector
+        self.rubric = rubric
+        self._policy = policy
+        self.catalogue = catalogue
+        self.quality = quality if quality is not None else rubric.quality
+        self.family = family
+        self.learned = learned or {}
+        self._lock = threading.Lock()
+
+    @property
+    def model_version(self) -> str:
+        return self.detector.model_version
+
+    @property
+    def policy_version(self) -> str:
+        return self._policy.version
+
+    @property
+    def rubric_version(self) -> str:
+        return self.rubric.version
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    def set_policy(self, policy: Policy) -> None:
+        """Swap the disposition policy; in-flight inspections keep the one they started with."""
+        self._policy = policy
+
+    def set_detector(self, detector: Detector) -> None:
+        """Serve another model (a promotion) without a restart."""
+        with self._lock:
+            self.detector = detector
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        with self._lock:
+            return self.detector.detect(frames)
+
+    def inspect(
+        self, frames: Sequence[Frame], item: ItemInfo, *, inspection_id: str, station_id: str = "bench-1"
+    ) -> Inspection:
+        if not frames:
+            raise ValueError("an inspection needs at least one image")
+        policy = self._policy
+        t0 = time.perf_counter()
+        qualities = [assess_quality(f.image, self.quality) for f in frames]
+        t1 = time.perf_counter()
+        with self._lock:
+            detector = self.detector
+            detections = detector.detect(frames)
+        t2 = time.perf_counter()
+        sku = self.catalogue.resolve(item.sku, item)
+        family = self._family(frames, detections)
+        grade = grade_item(
+            detections,
+            rubric=self.rubric,
+            sku=sku,
+            item=item,
+            qualities=qualities,
+            family=family,
+            learned=self.learned,
+        )
+        t3 = time.perf_counter()
+        disposition = recommend(grade, sku=sku, item=item, policy=policy)
+        t4 = time.perf_counter()
+        return Inspection(
+            id=inspection_id,
+            views=tuple(View(frame=f, detections=d) for f, d in zip(frames, detections, strict=True)),
+            grade=grade,
+            disposition=disposition,
+            model_version=detector.model_version,
+            item=_item_dict(item, sku),
+            timings_ms={
+                "quality": (t1 - t0) * 1000,
+                "detect": (t2 - t1) * 1000,
+                "grade": (t3 - t2) * 1000,
+                "disposition": (t4 - t3) * 1000,
+                "pipeline": (t4 - t0) * 1000,
+            },
+            station_id=station_id,
+        )
+
+    def _family(self, frames: Sequence[Frame], detections: Sequence[Detections]) -> FamilyPrediction | None:
+        """The family of the most confidently found item over all views, when a classifier is loaded."""
+        if self.family is None:
+            return None
+        best: tuple[float, int, tuple[float, float, float, float]] | None = None
+        for i, dets in enumerate(detections):
+            found = find_item_box(dets, self.rubric.min_confidence)
+            if found is not None:
+                conf = float(dets.confidence[found[0]])
+                if best is None or conf > best[0]:
+                    best = (conf, i, found[1])
+        if best is None:
+            return None
+        return self.family.predict(frames[best[1]].image, best[2])
+
+
+def _item_dict(item: ItemInfo, sku: Sku | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "rma": item.rma,
+        "lpn": item.lpn,
+        "sku": item.sku,
+        "category": item.category or (sku.category if sku else None),
+        "return_reason": item.return_reason,
+        "price": item.price,
+        "days_since_sale": item.days_since_sale,
+        "flags": sorted(item.flags),
+    }
+    if sku is not None:
+        out["catalogue"] = {"sku": sku.sku, "category": sku.category, "price_new": sku.price_new, "name": sku.name}
+    return out
+
+
+def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipeline:
+    """Load the serving model, the rubrics, the policy and the catalogue named by the settings.
+
+    Raises :class:`PipelineError` with a one-line reason when any of them is missing or invalid.
+    """
+    try:
+        if detector is None:
+            from inspector.registry import resolve_weights
+
+            weights, version = resolve_weights(settings.detector.model)
+            detector = load_detector(settings.detector, weights, version)
+        rubric = load_rubrics(settings.grading.rubric_dir)
+        policy = load_policy(settings.disposition.policy_file)
+        catalogue = load_catalogue(settings.disposition.catalogue_file)
+        family: FamilyModel | None = None
+        if settings.grading.family_model is not None:
+            from inspector.grading.family import FamilyClassifier
+
+            family = FamilyClassifier.load(settings.grading.family_model)
+        learned: dict[str, GradeModel] = {}
+        if settings.grading.learned_dir is not None:
+            from inspector.grading.learned import load_learned_graders
+
+            learned = dict(load_learned_graders(settings.grading.learned_dir))
+    except (DetectorError, FileNotFoundError, ValueError, OSError) as exc:
+        raise PipelineError(str(exc)) from exc
+    return Pipeline(detector, rubric=rubric, policy=policy, catalogue=catalogue, family=family, learned=learned)

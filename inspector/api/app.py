@@ -1,21 +1,163 @@
-"""Build the FastAPI app from settings; no import-time globals."""
+"""Build the FastAPI app from settings; no import-time globals.
+
+``create_app(settings, pipeline=None)`` wires the store, the inference runner,
+the inspection service and the webhook worker; the lifespan opens the store
+(running migrations), loads the pipeline when none was injected, starts the
+webhook worker and then every context manager in ``app.state.background``.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from inspector import __version__
+from inspector.api import problems
+from inspector.api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from inspector.api.routes import decisions, inspections, models, ops, policy, webhooks
+from inspector.api.runner import InferenceRunner
+from inspector.api.schemas import ProblemOut
+from inspector.api.service import InspectionService, PipelineSlot
 from inspector.config import Settings
+from inspector.pipeline import InspectionPipeline
+from inspector.store import Store
+from inspector.store.delivery import WebhookWorker
+from inspector.store.keys import Role, lookup
+
+log = logging.getLogger("inspector.api")
+
+BackgroundFactory = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+DESCRIPTION = """\
+The contract between the inspection station and the warehouse system.
+
+Send the views of one returned item to `POST /v1/inspections` and get back the
+detections, the condition grade with its reasons and the recommended disposition
+with every alternative weighed. Record the final decision with
+`POST /v1/inspections/{id}/decision`. Every endpoint but `/v1/health` needs an
+API key in the `X-API-Key` header (roles: wms, operator, admin). Errors are
+RFC 9457 problem details (`application/problem+json`) with a stable `code`.
+"""
+
+TAGS = [
+    {"name": "inspections", "description": "Submit, read and list inspections; download their images."},
+    {"name": "decisions", "description": "Final decisions: an audit trail, nothing overwritten."},
+    {"name": "policy", "description": "The disposition policy in force."},
+    {"name": "models", "description": "The model registry."},
+    {"name": "webhooks", "description": "Signed event delivery (Standard Webhooks), at least once."},
+    {"name": "ops", "description": "Liveness, readiness, metrics."},
+]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _load_pipeline(settings: Settings) -> InspectionPipeline:
+    from inspector import pipeline as pipeline_module
+
+    build = getattr(pipeline_module, "build_pipeline", None)
+    if build is None:
+        raise RuntimeError("this build has no pipeline builder (inspector.pipeline.build_pipeline)")
+    built: InspectionPipeline = build(settings)
+    return built
+
+
+def _mount_station(app: FastAPI, settings: Settings) -> None:
+    """Let the bench station add its operator page and live stream, when it is installed."""
+    try:
+        from station.web import mount  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    mount(app, settings)
+
+
+def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline | None = None) -> FastAPI:
+    """The station's app. Inject ``pipeline`` in tests; otherwise it is built at start-up."""
     settings = settings or Settings()
-    app = FastAPI(title="inspector", version=__version__, description="Returns-bench inspection station API")
+    metrics = Metrics()
+    store = Store(settings.storage)
+    slot = PipelineSlot()
+    if pipeline is not None:
+        slot.set(pipeline)
+    runner = InferenceRunner(
+        workers=settings.server.inference_workers,
+        queue=settings.server.inference_queue,
+        on_depth=metrics.queue.set,
+    )
+    worker = WebhookWorker(store.db, settings.webhooks, on_result=lambda o: metrics.webhooks.labels(o).inc())
+    service = InspectionService(settings, store, slot, runner, metrics, worker.notify)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(store.open)
+        if slot.pipeline is None:
+            try:
+                slot.set(await anyio.to_thread.run_sync(_load_pipeline, settings))
+            except Exception as exc:  # the API still starts: /v1/ready says why it cannot inspect
+                slot.fail(f"{type(exc).__name__}: {exc}")
+                log.warning("the pipeline did not load: %s", slot.error)
+        try:
+            await anyio.to_thread.run_sync(policy.restore_policy, store, slot)
+        except Exception as exc:
+            log.warning("the stored policy could not be restored: %s", exc)
+        try:
+            async with AsyncExitStack() as stack:
+                await stack.enter_async_context(worker.running())
+                for factory in list(app.state.background):
+                    await stack.enter_async_context(factory(app))
+                yield
+        finally:
+            await anyio.to_thread.run_sync(runner.shutdown)
+            store.close()
+
+    app = FastAPI(
+        title="inspector",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.store = store
+    app.state.pipeline_slot = slot
+    app.state.runner = runner
+    app.state.webhook_worker = worker
+    app.state.inspections = service
+    app.state.background = []
 
-    @app.get("/v1/health", tags=["ops"])
-    def health() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok", "version": __version__}
+    def authenticate(key: str) -> Role | None:
+        """The role of a live key, or None (for routes mounted by the station)."""
+        with store.db.read() as s:
+            info = lookup(s, key)
+        return info.role if info is not None else None
 
+    app.state.authenticate = authenticate
+
+    problems.install(app)
+    for module in (inspections, decisions, policy, models, webhooks, ops):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, limit_bytes=int(settings.server.max_upload_mb * 1_000_000))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = ProblemOut.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    _mount_station(app, settings)
     return app

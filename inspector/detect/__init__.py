@@ -24,4 +24,20 @@ def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None 
             device=cfg.device,
             model_version=model_version,
         )
+    if cfg.backend == "onnx":
+        from inspector.detect.onnx import OnnxDetector
+
+        onnx_path = weights if weights.suffix == ".onnx" else weights.with_suffix(".onnx")
+        if not onnx_path.is_file():
+            raise DetectorError(
+                f"the onnx backend needs an exported model at {onnx_path}: run 'inspector models export VERSION'"
+            )
+        return OnnxDetector(
+            onnx_path,
+            confidence=cfg.confidence,
+            iou=cfg.iou,
+            imgsz=cfg.imgsz,
+            threads=cfg.thread_count(),
+            model_version=model_version,
+        )
     raise DetectorError(f"detector backend {cfg.backend!r} is not available in this build")

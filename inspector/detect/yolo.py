@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,14 @@ def _import_yolo(threads: int | None) -> type[YOLO]:
     torch_utils.NUM_THREADS = n  # type: ignore[attr-defined]
     if SETTINGS.get("sync"):
         SETTINGS.update({"sync": False})
+    # ultralytics replaces PIL.Image.open with a wrapper that, on bytes PIL cannot identify, tries to
+    # install and import a HEIF plugin; uploads are untrusted, so the original opener goes back.
+    from PIL import Image as PILImage
+    from ultralytics.utils import patches
+
+    original_open = getattr(patches, "_image_open", None)
+    if original_open is not None:
+        PILImage.open = original_open
     import torch
 
     torch.set_num_threads(n)
@@ -156,11 +164,14 @@ def train(
     threads: int | None = None,
     time_hours: float | None = None,
     workers: int = 0,
+    progress: Callable[[TrainProgress], None] | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Train (or fine-tune) a YOLO model offline and return where its weights are.
 
-    ``model`` is a YOLO yaml (from scratch) or a local ``.pt`` (start from weights).
+    ``model`` is a YOLO yaml (from scratch) or a local ``.pt`` (start from weights; tensors
+    whose shapes match the data's labelmap are transferred, the rest start fresh).
+    ``progress`` receives a :class:`TrainProgress` per batch and per epoch.
     """
     yolo_cls = _import_yolo(threads)
     src = str(model)
@@ -169,6 +180,9 @@ def train(
     t0 = time.perf_counter()
     try:
         m = yolo_cls(src, task="detect")
+        if progress is not None:
+            for event, fn in progress_callbacks(progress).items():
+                m.add_callback(event, fn)
         args: dict[str, Any] = {
             "data": str(data_yaml),
             "epochs": epochs,
@@ -200,3 +214,290 @@ def train(
         best = last
     epochs_run = int(getattr(getattr(m, "trainer", None), "epoch", epochs - 1)) + 1
     return TrainResult(best=best, last=last, run_dir=run_dir, seconds=time.perf_counter() - t0, epochs_run=epochs_run)
+
+
+# ------------------------------------------------------------------ progress, validation, export
+
+
+@dataclass(frozen=True, slots=True)
+class TrainProgress:
+    """One progress event of a training run: a batch done, or an epoch done (with its validation)."""
+
+    kind: str  # "batch" | "epoch" | "final" (validation of the best weights after training)
+    epoch: int  # 1-based
+    epochs: int  # may change while a time-budgeted run re-plans its schedule
+    batch: int
+    batches: int
+    losses: dict[str, float]
+    metrics: dict[str, float]
+    elapsed_s: float
+
+
+def progress_callbacks(report: Callable[[TrainProgress], None]) -> dict[str, Callable[[Any], None]]:
+    """Ultralytics trainer callbacks that forward batch and epoch progress to ``report(TrainProgress)``."""
+    state: dict[str, Any] = {"batch": 0, "t0": time.perf_counter(), "in_epoch": False}
+
+    def _losses(trainer: Any) -> dict[str, float]:
+        tloss = getattr(trainer, "tloss", None)
+        if isinstance(tloss, dict):
+            return {str(k): float(v) for k, v in tloss.items()}
+        return {}
+
+    def _event(trainer: Any, kind: str) -> TrainProgress:
+        metrics = {str(k): float(v) for k, v in (getattr(trainer, "metrics", None) or {}).items()}
+        return TrainProgress(
+            kind=kind,
+            epoch=int(trainer.epoch) + 1,
+            epochs=int(trainer.epochs),
+            batch=int(state["batch"]),
+            batches=len(trainer.train_loader),
+            losses=_losses(trainer),
+            metrics=metrics if kind != "batch" else {},
+            elapsed_s=time.perf_counter() - state["t0"],
+        )
+
+    def on_epoch_start(trainer: Any) -> None:
+        state["batch"] = 0
+        state["in_epoch"] = True
+
+    def on_batch_end(trainer: Any) -> None:
+        state["batch"] += 1
+        report(_event(trainer, "batch"))
+
+    def on_fit_epoch_end(trainer: Any) -> None:
+        # ultralytics fires this once more after the loop, for its validation of best.pt
+        report(_event(trainer, "epoch" if state["in_epoch"] else "final"))
+        state["in_epoch"] = False
+
+    return {
+        "on_train_epoch_start": on_epoch_start,
+        "on_train_batch_end": on_batch_end,
+        "on_fit_epoch_end": on_fit_epoch_end,
+    }
+
+
+def _validator_at(operating_conf: float) -> Any:
+    """A detection validator whose confusion matrix counts detections above the operating confidence.
+
+    mAP needs every candidate box (ultralytics validates at conf 0.001), but a confusion
+    matrix at that threshold is mostly noise; the station acts at its own threshold.
+    """
+    from ultralytics.models.yolo.detect import DetectionValidator
+
+    class OperatingPointValidator(DetectionValidator):
+        def init_metrics(self, model: Any) -> None:
+            super().init_metrics(model)
+            matrix: Any = self.confusion_matrix
+            inner = matrix.process_batch
+
+            def process_batch(detections: Any, batch: Any, conf: float = 0.25, iou_thres: float = 0.45) -> None:
+                inner(detections, batch, conf=operating_conf, iou_thres=iou_thres)
+
+            matrix.process_batch = process_batch
+
+    return OperatingPointValidator
+
+
+def _at_confidence(px: Any, curve: Any, conf: float) -> np.ndarray[Any, Any]:
+    """Per-class value of a confidence-indexed curve (ultralytics' p_curve/r_curve) at ``conf``."""
+    if curve is None or len(curve) == 0:
+        return np.zeros(0)
+    return np.array([float(np.interp(conf, px, row)) for row in np.asarray(curve)])
+
+
+def validate(
+    weights: str | Path,
+    data_yaml: Path,
+    *,
+    split: str = "test",
+    imgsz: int = 640,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    batch: int = 16,
+    threads: int | None = None,
+    out_dir: Path | None = None,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Ultralytics' detection metrics of ``weights`` on one split of a YOLO dataset.
+
+    mAP50 and mAP50-95 (all candidate boxes), per-class AP, precision and recall at the
+    operating confidence ``conf`` (read off ultralytics' per-class curves), the confusion
+    matrix at ``conf`` (rows predicted, columns true, last = background), speed per image
+    in ms, and the paths of the PR-curve and confusion-matrix plots when ``plots``.
+    """
+    path = Path(weights)
+    if not path.is_file():
+        raise DetectorError(f"model file not found: {path}")
+    yolo_cls = _import_yolo(threads)
+    run_dir = (out_dir or path.parent / "val").resolve()
+    seen: dict[str, int] = {}
+    try:
+        m: Any = yolo_cls(str(path), task="detect")
+        m.add_callback("on_val_end", lambda v: seen.update(images=int(getattr(v, "seen", 0))))
+        metrics: Any = m.val(
+            validator=_validator_at(conf),
+            data=str(data_yaml),
+            split=split,
+            imgsz=imgsz,
+            batch=batch,
+            conf=0.001,
+            iou=iou,
+            device="cpu",
+            workers=0,
+            plots=plots,
+            project=str(run_dir.parent),
+            name=run_dir.name,
+            exist_ok=True,
+            verbose=False,
+            save_json=False,
+        )
+    except DetectorError:
+        raise
+    except Exception as exc:
+        raise DetectorError(f"evaluation failed: {_one_line(exc)}") from exc
+    names = names_of(m)
+    box = metrics.box
+    classes = [int(c) for c in box.ap_class_index]
+    px = np.asarray(getattr(box, "px", np.linspace(0, 1, 1000)))
+    p_at = _at_confidence(px, getattr(box, "p_curve", None), conf)
+    r_at = _at_confidence(px, getattr(box, "r_curve", None), conf)
+    # ultralytics' curve reads precision 1 where nothing is predicted; no true positive counts as 0 here.
+    p_at = np.where(r_at > 0, p_at, 0.0) if len(p_at) == len(r_at) else p_at
+    nt_class = np.asarray(metrics.nt_per_class if metrics.nt_per_class is not None else np.zeros(len(names)))
+    nt_image = np.asarray(metrics.nt_per_image if metrics.nt_per_image is not None else np.zeros(len(names)))
+    per_class: dict[str, dict[str, Any]] = {}
+    for i, c in enumerate(classes):
+        per_class[names[c]] = {
+            "ap50": float(box.all_ap[i, 0]),
+            "ap50_95": float(box.all_ap[i].mean()),
+            "precision": float(p_at[i]) if len(p_at) else 0.0,
+            "recall": float(r_at[i]) if len(r_at) else 0.0,
+            "instances": int(nt_class[c]),
+            "images": int(nt_image[c]),
+        }
+    matrix = np.asarray(metrics.confusion_matrix.matrix).round().astype(int)
+    save_dir = Path(getattr(metrics, "save_dir", run_dir))
+    figures: dict[str, str] = {}
+    for key, pattern in (
+        ("pr_curve", "*PR_curve.png"),
+        ("confusion_matrix", "confusion_matrix.png"),
+        ("confusion_matrix_normalized", "confusion_matrix_normalized.png"),
+    ):
+        found = sorted(save_dir.glob(pattern))
+        if found:
+            figures[key] = str(found[0])
+    return {
+        "map50": float(box.map50),
+        "map50_95": float(box.map),
+        "precision": float(p_at.mean()) if len(p_at) else 0.0,
+        "recall": float(r_at.mean()) if len(r_at) else 0.0,
+        "operating_confidence": conf,
+        "precision_at_best_f1": float(box.mp),
+        "recall_at_best_f1": float(box.mr),
+        "nms_iou": iou,
+        "imgsz": imgsz,
+        "split": split,
+        "images": seen.get("images", 0),
+        "instances": int(nt_class.sum()),
+        "per_class": per_class,
+        "confusion_matrix": {"labels": [*names, "background"], "matrix": matrix.tolist()},
+        "speed_ms_per_image": {str(k): float(v) for k, v in metrics.speed.items()},
+        "figures": figures,
+    }
+
+
+def export(
+    weights: str | Path,
+    *,
+    fmt: str = "onnx",
+    imgsz: int = 640,
+    threads: int | None = None,
+    **kwargs: Any,
+) -> Path:
+    """Export local weights with ultralytics' exporter (next to the weights); returns the artefact path."""
+    path = Path(weights)
+    if not path.is_file():
+        raise DetectorError(f"model file not found: {path}")
+    yolo_cls = _import_yolo(threads)
+    try:
+        m: Any = yolo_cls(str(path), task="detect")
+        out = m.export(format=fmt, imgsz=imgsz, device="cpu", **kwargs)
+    except Exception as exc:
+        raise DetectorError(f"{fmt} export failed: {_one_line(exc)}") from exc
+    if not out or not Path(out).exists():
+        raise DetectorError(f"{fmt} export produced no file for {path}")
+    return Path(out)
+
+
+def export_onnx(weights: str | Path, imgsz: int = 640, *, threads: int | None = None, **kwargs: Any) -> Path:
+    """ONNX export (simplified, static 1x3ximgszximgsz input, raw head output without NMS)."""
+    return export(weights, fmt="onnx", imgsz=imgsz, threads=threads, simplify=True, **kwargs)
+
+
+def predict(
+    model: str | Path,
+    images: Sequence[np.ndarray[Any, Any]],
+    *,
+    imgsz: int = 640,
+    conf: float = 0.25,
+    iou: float = 0.5,
+    threads: int | None = None,
+) -> list[Detections]:
+    """Detections from any ultralytics-loadable model (``.pt``, ``.onnx``, OpenVINO folder) on BGR images.
+
+    Used to compare an exported model with its PyTorch source through the same pre- and
+    post-processing.
+    """
+    yolo_cls = _import_yolo(threads)
+    try:
+        m: Any = yolo_cls(str(model), task="detect")
+        results = m.predict(list(images), imgsz=imgsz, conf=conf, iou=iou, device="cpu", verbose=False)
+    except Exception as exc:
+        raise DetectorError(f"cannot run {model}: {_one_line(exc)}") from exc
+    names = names_of(m)
+    return [to_detections(r, names) for r in results]
+
+
+def raw_output_difference(
+    weights: str | Path, exported: Path, images: Sequence[np.ndarray[Any, Any]], imgsz: int
+) -> dict[str, float]:
+    """Largest absolute differences of the raw head outputs, PyTorch vs an exported model.
+
+    Both see the same letterboxed tensor (the export through ultralytics' backend for its
+    format: onnxruntime, OpenVINO), so any difference comes from the exported graph. For a
+    (1, 4 + nc, anchors) head, box coordinates (pixels) and class scores are reported apart.
+    """
+    import torch
+    from ultralytics.data.augment import LetterBox
+    from ultralytics.nn.autobackend import AutoBackend
+
+    yolo_cls = _import_yolo(None)
+    loaded: Any = yolo_cls(str(weights), task="detect")
+    net = loaded.model.float().eval()
+    nc = len(names_of(loaded))
+    try:
+        backend: Any = AutoBackend(str(exported), device=torch.device("cpu"), verbose=False)
+    except Exception as exc:
+        raise DetectorError(f"cannot load {exported}: {_one_line(exc)}") from exc
+    letterbox = LetterBox((imgsz, imgsz), auto=False, stride=32)
+    worst = {"boxes_px": 0.0, "scores": 0.0, "overall": 0.0}
+
+    def first(y: Any) -> np.ndarray[Any, Any]:
+        while isinstance(y, (list, tuple)):
+            y = y[0]
+        return np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
+
+    for img in images:
+        lb: Any = letterbox(image=img)
+        x = torch.from_numpy(np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255.0)
+        with torch.no_grad():
+            ref_np = first(net(x))
+            out = first(backend(x))
+        if out.shape != ref_np.shape:
+            raise DetectorError(f"exported output shape {out.shape} differs from PyTorch {ref_np.shape}")
+        diff = np.abs(out - ref_np)
+        worst["overall"] = max(worst["overall"], float(diff.max()))
+        if diff.ndim == 3 and diff.shape[1] == 4 + nc:
+            worst["boxes_px"] = max(worst["boxes_px"], float(diff[:, :4].max()))
+            worst["scores"] = max(worst["scores"], float(diff[:, 4:].max()))
+    return worst

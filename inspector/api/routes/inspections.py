@@ -1,0 +1,178 @@
+"""Inspections: submit the views of one item, read them back, list them, fetch their images."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, File, Form, Header, Path, Query, Response, UploadFile
+from pydantic import ValidationError
+
+from inspector.api.deps import AnyKey, ServiceDep, SettingsDep
+from inspector.api.problems import Problem, responses, validation_errors
+from inspector.api.schemas import InspectionOut, InspectionPage, ItemIn
+from inspector.imageio import ImageError, decode_image
+from inspector.items import ItemInfo
+from inspector.types import DispositionPath, Frame, GradeLevel, Image
+
+router = APIRouter(prefix="/v1/inspections", tags=["inspections"])
+
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+InspectionId = Annotated[str, Path(pattern=UUID_PATTERN, description="the inspection id (a UUID)")]
+
+# ImageError codes that deserve a more specific status than 422.
+_IMAGE_STATUS = {"unsupported_format": 415, "too_many_pixels": 413}
+
+
+def parse_item(raw: str | None) -> tuple[ItemInfo, dict[str, Any]]:
+    """The optional ``item`` form field: a JSON object checked against :class:`ItemIn`."""
+    if raw is None or not raw.strip():
+        return ItemInfo(), {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise Problem(422, f"item is not valid JSON: {exc.msg} at character {exc.pos}", code="bad_item_json") from exc
+    if not isinstance(data, dict):
+        raise Problem(422, "item must be a JSON object", code="bad_item_json")
+    try:
+        model = ItemIn.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ["item", *e["loc"]]} for e in validation_errors(exc.errors())]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        raise Problem(422, detail, code="invalid_item", errors=errors) from exc
+    return model.to_item(), model.model_dump(mode="json")
+
+
+def decode_all(blobs: list[bytes], max_pixels: int) -> list[Image]:
+    out = []
+    for n, data in enumerate(blobs):
+        try:
+            out.append(decode_image(data, max_pixels=max_pixels, name=f"images[{n}]"))
+        except ImageError as exc:
+            raise Problem(_IMAGE_STATUS.get(exc.code, 422), str(exc), code=exc.code, view=n) from exc
+    return out
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=InspectionOut,
+    summary="Inspect one returned item",
+    responses=responses(401, 403, 409, 413, 415, 422, 503),
+)
+async def create_inspection(
+    key: AnyKey,
+    service: ServiceDep,
+    settings: SettingsDep,
+    response: Response,
+    images: Annotated[list[UploadFile], File(description="1 to 8 views of one item (JPEG, PNG or WebP), in order")],
+    item: Annotated[
+        str | None,
+        Form(description='JSON object: {"rma", "lpn", "sku", "category", "return_reason", "price", ...}'),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="a retry with the same key and body gets the stored response; another body gets 409",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Run the pipeline on the views, store everything, and return the inspection.
+
+    The response holds the detections per view, the grade with its reasons, the
+    disposition with every alternative weighed, the model, rubric and policy
+    versions, and timings. ``503`` with ``Retry-After`` when the model queue is full.
+    """
+    max_views = settings.server.max_views
+    if not 1 <= len(images) <= max_views:
+        raise Problem(422, f"send 1 to {max_views} files in 'images', got {len(images)}", code="bad_view_count")
+    item_info, _ = parse_item(item)
+    blobs = [await f.read() for f in images]
+    t0 = time.perf_counter()
+    arrays = await anyio.to_thread.run_sync(decode_all, blobs, settings.server.max_pixels)
+    decode_ms = (time.perf_counter() - t0) * 1000
+    frames = [Frame(image=a, camera_id=f"view{n}") for n, a in enumerate(arrays)]
+    replayed: list[bool] = []
+    body = await service.create(
+        frames,
+        item_info,
+        idempotency_key=idempotency_key,
+        source="api",
+        images=blobs,
+        created_by=key.id,
+        timings_ms={"decode": round(decode_ms, 2)},
+        replayed=replayed,
+    )
+    response.headers["Location"] = f"/v1/inspections/{body['id']}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return body
+
+
+@router.get("", response_model=InspectionPage, summary="List inspections", responses=responses(401, 403, 422))
+async def list_inspections(
+    _key: AnyKey,
+    service: ServiceDep,
+    rma: Annotated[str | None, Query(max_length=200)] = None,
+    sku: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query(description="ISO 8601; inspections created at or after it")] = None,
+    grade: GradeLevel | None = None,
+    disposition: DispositionPath | None = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Newest first, filtered by any of rma, sku, since, grade and disposition (recommended), paged by cursor."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return await service.list(
+        rma=rma,
+        sku=sku,
+        since=since,
+        grade=grade.value if grade else None,
+        disposition=disposition.value if disposition else None,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get(
+    "/{inspection_id}",
+    response_model=InspectionOut,
+    summary="Read one inspection",
+    responses=responses(401, 403, 404, 422),
+)
+async def get_inspection(inspection_id: InspectionId, _key: AnyKey, service: ServiceDep) -> dict[str, Any]:
+    """The recommendation as first served, every decision since (oldest first), and ``final``."""
+    body = await service.get(inspection_id)
+    if body is None:
+        raise Problem(404, f"no inspection with id {inspection_id}", code="not_found")
+    return body
+
+
+@router.get(
+    "/{inspection_id}/images/{n}",
+    summary="Download one view",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}, "description": "the image"},
+        **responses(401, 403, 404, 422),
+    },
+)
+async def get_image(
+    inspection_id: InspectionId,
+    n: Annotated[int, Path(ge=0, le=31, description="the view number, from 0")],
+    _key: AnyKey,
+    service: ServiceDep,
+    annotated: Annotated[bool, Query(description="1: a JPEG with the detections drawn")] = False,
+) -> Response:
+    """The original bytes as uploaded, or with ``?annotated=1`` a JPEG with the boxes drawn."""
+    data, media_type = await service.image(inspection_id, n, annotated=annotated)
+    return Response(
+        content=data, media_type=media_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
+    )

@@ -1,0 +1,310 @@
+"""Request and response bodies of the HTTP API (the WMS contract, versioned under /v1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from inspector.items import FAMILIES, ITEM_FLAGS, ItemInfo
+from inspector.types import DispositionPath, GradeLevel
+
+REASON_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    # Extra fields the pipeline adds later flow through rather than break responses.
+    model_config = ConfigDict(extra="allow")
+
+
+# --------------------------------------------------------------------- item
+
+
+class ItemIn(_In):
+    """What the WMS knows about the returned item (every field optional)."""
+
+    rma: str | None = Field(None, max_length=200, description="return merchandise authorisation number")
+    lpn: str | None = Field(None, max_length=200, description="licence plate number of the return")
+    sku: str | None = Field(None, max_length=200, description="SKU or catalogue reference")
+    category: str | None = Field(None, description=f"product family: one of {', '.join(FAMILIES)}")
+    return_reason: str | None = Field(None, max_length=500)
+    price: float | None = Field(None, ge=0, description="what the customer paid")
+    days_since_sale: int | None = Field(None, ge=0)
+    flags: list[str] = Field(default_factory=list, description=f"some of {', '.join(sorted(ITEM_FLAGS))}")
+
+    @field_validator("category")
+    @classmethod
+    def _family(cls, v: str | None) -> str | None:
+        if v is not None and v not in FAMILIES:
+            raise ValueError(f"unknown category {v!r}; expected one of {', '.join(FAMILIES)}")
+        return v
+
+    @field_validator("flags")
+    @classmethod
+    def _flags(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - ITEM_FLAGS)
+        if unknown:
+            raise ValueError(f"unknown flags {unknown}; expected some of {sorted(ITEM_FLAGS)}")
+        return sorted(set(v))
+
+    def to_item(self) -> ItemInfo:
+        return ItemInfo(
+            rma=self.rma,
+            lpn=self.lpn,
+            sku=self.sku,
+            category=self.category,
+            return_reason=self.return_reason,
+            price=self.price,
+            days_since_sale=self.days_since_sale,
+            flags=frozenset(self.flags),
+        )
+
+
+def item_dict(item: ItemInfo) -> dict[str, Any]:
+    """The JSON form of an :class:`ItemInfo` (the same keys as :class:`ItemIn`)."""
+    return {
+        "rma": item.rma,
+        "lpn": item.lpn,
+        "sku": item.sku,
+        "category": item.category,
+        "return_reason": item.return_reason,
+        "price": item.price,
+        "days_since_sale": item.days_since_sale,
+        "flags": sorted(item.flags),
+    }
+
+
+# -------------------------------------------------------------- inspections
+
+
+class DetectionOut(_Out):
+    index: int
+    xyxy: list[float] = Field(description="x1, y1, x2, y2 in the view's pixels")
+    confidence: float
+    class_id: int
+    class_name: str
+
+
+class ReasonOut(_Out):
+    code: str
+    text: str
+    detections: list[list[int]] = Field(description="(view n, detection index) pairs behind this reason")
+
+
+class GradeOut(_Out):
+    level: GradeLevel
+    confidence: float
+    probabilities: dict[str, float]
+    reasons: list[ReasonOut]
+    rubric_version: str
+    source: str
+
+
+class AlternativeOut(_Out):
+    path: DispositionPath
+    expected_value: float
+    allowed: bool
+    note: str
+
+
+class DispositionOut(_Out):
+    path: DispositionPath
+    expected_value: float
+    expected_regret: float
+    rule: str | None
+    reasons: list[ReasonOut]
+    alternatives: list[AlternativeOut]
+    policy_version: str
+
+
+class ImageRef(_Out):
+    sha256: str
+    media_type: str
+    size_bytes: int
+
+
+class ViewOut(_Out):
+    n: int
+    camera_id: str
+    captured_at: datetime
+    width: int
+    height: int
+    image: ImageRef
+    image_url: str
+    annotated_url: str
+    detections: list[DetectionOut]
+
+
+class VersionsOut(_Out):
+    model: str
+    policy: str
+    rubric: str
+
+
+class DecisionOut(_Out):
+    id: str
+    created_at: datetime
+    action: Literal["accept", "override"]
+    grade: str
+    disposition: str
+    reason_code: str | None
+    note: str | None
+    actor: str
+    key_id: str | None
+    source: str
+
+
+class FinalOut(_Out):
+    """The outcome in force: the latest decision, or the recommendation while undecided."""
+
+    grade: str
+    disposition: str
+    decided: bool
+    decision_id: str | None
+    actor: str | None
+    decided_at: datetime | None
+
+
+class InspectionOut(_Out):
+    """One inspection: the recommendation as first served, every decision since, the outcome in force."""
+
+    id: str
+    created_at: datetime
+    station_id: str
+    source: str
+    item: dict[str, Any]
+    views: list[ViewOut]
+    grade: GradeOut
+    disposition: DispositionOut
+    versions: VersionsOut
+    timings_ms: dict[str, float]
+    decisions: list[DecisionOut]
+    final: FinalOut
+
+
+class InspectionPage(_Out):
+    items: list[InspectionOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
+
+
+class DecisionIn(_In):
+    """Accept the recommendation, or override its grade and/or disposition with a reason code."""
+
+    action: Literal["accept", "override"]
+    grade: GradeLevel | None = Field(None, description="override: the final grade (default: the recommended one)")
+    disposition: DispositionPath | None = Field(None, description="override: the final disposition")
+    reason_code: str | None = Field(None, pattern=REASON_CODE_PATTERN, description="required to override")
+    note: str | None = Field(None, max_length=2000)
+    actor: str | None = Field(None, min_length=1, max_length=200, description="who decided (default: the key's name)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DecisionIn:
+        if self.action == "override":
+            if self.grade is None and self.disposition is None:
+                raise ValueError("an override sets grade, disposition or both")
+            if self.reason_code is None:
+                raise ValueError("an override needs a reason_code")
+        elif self.grade is not None or self.disposition is not None:
+            raise ValueError("accept takes the recommendation as it is; use action 'override' to change it")
+        return self
+
+
+# -------------------------------------------------------------- policy, models
+
+
+class PolicyOut(_Out):
+    version: str
+    source: str = Field(description="api (put through this API), pipeline, or file")
+    policy: dict[str, Any]
+
+
+class ModelOut(_Out):
+    version: str
+    active: bool
+    serving: bool
+    weights: str
+    meta: dict[str, Any] | None
+
+
+class ModelsOut(_Out):
+    active: str | None
+    serving: str | None
+    models: list[ModelOut]
+
+
+# ---------------------------------------------------------------------- ops
+
+
+class HealthOut(_Out):
+    status: Literal["ok"]
+    version: str
+
+
+class CheckOut(_Out):
+    ok: bool
+    detail: str
+
+
+class ReadyOut(_Out):
+    ready: bool
+    checks: dict[str, CheckOut]
+
+
+# ----------------------------------------------------------------- webhooks
+
+
+EventType = Literal["inspection.completed", "inspection.decided"]
+
+
+def _all_events() -> list[EventType]:
+    return ["inspection.completed", "inspection.decided"]
+
+
+class WebhookIn(_In):
+    url: str = Field(max_length=2000, description="absolute http(s) URL that receives signed POSTs")
+    events: list[EventType] = Field(default_factory=_all_events, min_length=1)
+    secret: str | None = Field(
+        None, description="whsec_<base64 of 24-64 bytes>; generated when omitted", max_length=200
+    )
+    description: str = Field("", max_length=500)
+
+
+class WebhookOut(_Out):
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    created_at: datetime
+    deliveries: dict[str, int] = Field(description="deliveries by status: pending, delivered, dead, cancelled")
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="the signing secret; shown only here")
+
+
+class DeliveryOut(_Out):
+    id: int
+    event_id: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable machine-readable error code")
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = Field(None, description="validation errors, field by field")

@@ -1,0 +1,259 @@
+"""``inspector data``: the synthetic bench and the dataset tools (import, export, convert, validate, stats, split).
+
+Imports here stay light: torch and the renderers load only inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+data_app = typer.Typer(
+    help="Synthetic bench data and dataset tools: synth, import, export, convert, validate, stats, split.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+FormatOpt = Annotated[
+    str | None, typer.Option("--format", "-f", help="yolo, coco, voc or labelstudio (default: detected)")
+]
+NamesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--names", help="class names in id order: 'a,b,c', a file with one per line, a labelmap or a data.yaml"
+    ),
+]
+LinkOpt = Annotated[str, typer.Option("--link", help="how images are placed in the output: symlink, copy or hardlink")]
+ImagesOpt = Annotated[Path | None, typer.Option("--images", help="folder to look for images in (COCO, Label Studio)")]
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must look like 640x480, got {text!r}") from None
+    return w, h
+
+
+def _names(names: str | None) -> tuple[str, ...] | None:
+    from inspector.data.formats.spec import names_from_arg
+
+    return names_from_arg(names)
+
+
+def _check_format(fmt: str | None) -> None:
+    from inspector.data.formats import FORMATS
+
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+@data_app.command()
+def synth(
+    out: Annotated[Path | None, typer.Option("--out", help="output folder for the YOLO dataset")] = None,
+    images: Annotated[int, typer.Option("--images", "-n", min=1, help="number of images")] = 1000,
+    seed: Annotated[int, typer.Option(help="dataset seed: same seed, same images")] = 0,
+    size: Annotated[str, typer.Option(help="image size WxH")] = "640x480",
+    val: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.15,
+    test: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.15,
+    workers: Annotated[int | None, typer.Option(min=1, help="worker processes (default: up to 2)")] = None,
+    contact_sheet: Annotated[
+        Path | None, typer.Option("--contact-sheet", help="also (or only) write a PNG grid of 24 labelled samples")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Render the synthetic returns bench into a YOLO dataset (images, labels, JSON sidecars)."""
+    wh = _size(size)
+    if out is None and contact_sheet is None:
+        raise ValueError("give --out DIR (a dataset) and/or --contact-sheet PATH")
+    import torch
+
+    from inspector.data.synth import contact_sheet as sheet
+    from inspector.data.synth import generate
+
+    torch.set_num_threads(1)  # rendering is many small steps; workers give the parallelism
+
+    if out is not None:
+        data_yaml = generate(out, images, seed, wh, val, test, progress=not quiet, workers=workers)
+        summary = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
+        typer.echo(
+            f"wrote {images} images to {out} in {summary['seconds']:.1f} s "
+            f"({images / max(summary['seconds'], 1e-9):.1f} images/s): {data_yaml}"
+        )
+        typer.echo(
+            f"splits {summary['splits']}; defect-free items {summary['defect_free_share']}; "
+            f"empty benches {summary['empty_images']}"
+        )
+    if contact_sheet is not None:
+        p = sheet(contact_sheet, seed=seed, size=wh)
+        typer.echo(f"contact sheet: {p} ({p.stat().st_size / 1e6:.2f} MB)")
+
+
+@data_app.command("import")
+def import_(
+    source: Annotated[Path, typer.Argument(help="dataset to import (folder or file)")],
+    out: Annotated[Path, typer.Option("--out", help="new folder for the YOLO dataset")],
+    fmt: FormatOpt = None,
+    names: NamesOpt = None,
+    images_dir: ImagesOpt = None,
+    link: LinkOpt = "symlink",
+) -> None:
+    """Import a COCO, VOC, Label Studio (or YOLO) dataset as a YOLO dataset; its class names are kept."""
+    _convert(source, out, fmt, "yolo", names, images_dir, link)
+
+
+@data_app.command()
+def export(
+    dataset: Annotated[Path, typer.Argument(help="a YOLO dataset (data.yaml or its folder)")],
+    out: Annotated[Path, typer.Option("--out", help="new output folder")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="coco, voc, labelstudio or yolo")],
+    link: LinkOpt = "symlink",
+) -> None:
+    """Export a YOLO dataset to COCO, VOC or Label Studio."""
+    _convert(dataset, out, "yolo", fmt, None, None, link)
+
+
+@data_app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="dataset to convert (folder or file)")],
+    out: Annotated[Path, typer.Option("--out", help="new output folder")],
+    to: Annotated[str, typer.Option("--to", help="yolo, coco, voc or labelstudio")],
+    src_fmt: Annotated[str | None, typer.Option("--from", help="source format (default: detected)")] = None,
+    names: NamesOpt = None,
+    images_dir: ImagesOpt = None,
+    link: LinkOpt = "symlink",
+) -> None:
+    """Convert between any two formats."""
+    _convert(source, out, src_fmt, to, names, images_dir, link)
+
+
+def _convert(
+    source: Path, out: Path, src: str | None, dst: str, names: str | None, images_dir: Path | None, link: str
+) -> None:
+    from inspector.data.formats import read_dataset, write_dataset
+
+    _check_format(src)
+    _check_format(dst)
+    spec = read_dataset(source, src, names=_names(names), images_dir=images_dir)
+    errors = [p for p in spec.problems if p.severity == "error"]
+    if errors:
+        for p in errors[:10]:
+            typer.echo(f"  {p.kind}: {p.path}: {p.message}", err=True)
+        raise ValueError(
+            f"{source}: {len(errors)} problem(s) found while reading; nothing written "
+            f"(see 'inspector data validate {source}')"
+        )
+    written = write_dataset(spec, out, dst, link)
+    n_boxes = sum(len(r.boxes) for r in spec.images)
+    splits = {s: len(spec.split(s)) for s in spec.splits}
+    typer.echo(
+        f"{spec.source_format} -> {dst}: {len(spec.images)} images, {n_boxes} boxes, "
+        f"{len(spec.names)} classes, splits {splits}: {written}"
+    )
+
+
+@data_app.command()
+def validate(
+    dataset: Annotated[Path, typer.Argument(help="dataset (folder or file)")],
+    fmt: FormatOpt = None,
+    names: NamesOpt = None,
+    images_dir: ImagesOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="warnings fail too")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Report missing images or labels, bad boxes, unknown classes, duplicates and corrupt images."""
+    from inspector.data.validate import validate as run
+
+    _check_format(fmt)
+    report = run(dataset, fmt, names=_names(names), images_dir=images_dir)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        typer.echo(
+            f"{report.dataset} ({report.format}): {report.images} images, {report.boxes} boxes, "
+            f"{len(report.names)} classes"
+        )
+        for p in report.problems[:200]:
+            typer.echo(f"  {p.severity:7} {p.kind:16} {p.path}: {p.message}")
+        if len(report.problems) > 200:
+            typer.echo(f"  ... and {len(report.problems) - 200} more (use --json for all)")
+        typer.echo(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) {report.counts() or ''}")
+    if not report.ok(strict):
+        raise typer.Exit(1)
+
+
+@data_app.command()
+def stats(
+    dataset: Annotated[Path, typer.Argument(help="dataset (folder or file)")],
+    fmt: FormatOpt = None,
+    names: NamesOpt = None,
+    images_dir: ImagesOpt = None,
+    mosaic: Annotated[Path | None, typer.Option("--mosaic", help="where to write the mosaic PNG")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the statistics as JSON")] = False,
+) -> None:
+    """Class counts, a box size histogram and a mosaic preview PNG."""
+    from inspector.data.formats import read_dataset
+    from inspector.data.stats import dataset_stats, histogram_lines
+    from inspector.data.stats import mosaic as make_mosaic
+
+    _check_format(fmt)
+    spec = read_dataset(dataset, fmt, names=_names(names), images_dir=images_dir)
+    st = dataset_stats(spec)
+    target = mosaic or _default_mosaic(dataset)
+    st["mosaic"] = str(make_mosaic(spec, target)) if st["images"] else None
+    if as_json:
+        typer.echo(json.dumps(st, indent=2))
+        return
+    typer.echo(
+        f"{dataset} ({spec.source_format}): {st['images']} images {st['splits']}, "
+        f"{st['boxes']} boxes, {st['empty_images']} with no boxes"
+    )
+    typer.echo("boxes per class (images):")
+    for name, n in st["boxes_per_class"].items():
+        typer.echo(f"  {name:>18} {n:7d} ({st['images_per_class'].get(name, 0)})")
+    typer.echo("box size (square root of area):")
+    for ln in histogram_lines(st["box_size_histogram"]):
+        typer.echo("  " + ln)
+    typer.echo(f"mosaic: {st['mosaic']}")
+
+
+def _default_mosaic(dataset: Path) -> Path:
+    folder = dataset if dataset.is_dir() else dataset.parent
+    import os
+
+    return folder / "mosaic.png" if os.access(folder, os.W_OK) else Path.cwd() / f"{folder.name}-mosaic.png"
+
+
+@data_app.command()
+def split(
+    dataset: Annotated[Path, typer.Argument(help="dataset (folder or file)")],
+    val: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.15,
+    test: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.15,
+    seed: Annotated[int, typer.Option()] = 0,
+    fmt: FormatOpt = None,
+    names: NamesOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write a new dataset here (default for YOLO: split lists in place)")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="format of the --out dataset (default: the source's)")] = None,
+    link: LinkOpt = "symlink",
+) -> None:
+    """Split into train/val/test, stratified by class."""
+    from inspector.data.formats import read_dataset, write_dataset
+    from inspector.data.split import stratified_split, write_yolo_split_lists
+
+    _check_format(fmt)
+    _check_format(to)
+    spec = read_dataset(dataset, fmt, names=_names(names))
+    counts = stratified_split(spec, val, test, seed)
+    if out is not None:
+        written = write_dataset(spec, out, to or spec.source_format, link)
+    elif spec.source_format == "yolo":
+        written = write_yolo_split_lists(dataset, spec)
+    else:
+        raise ValueError(f"give --out DIR to write the split {spec.source_format} dataset (only YOLO splits in place)")
+    typer.echo(f"split {len(spec.images)} images {counts} (seed {seed}): {written}")

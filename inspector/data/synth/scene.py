@@ -1,0 +1,956 @@
+"""The bench: a mat under a camera and a lamp, with a returned item placed on it.
+
+A :class:`Bench` is one physical station, fixed by its seed: the mat, the light,
+the lamp's reflections and the camera's pose. Each :meth:`Bench.sample` puts one
+item (or none) on it, with defects, distractors, shadows and the exposure's own
+blur and noise, and returns the picture, its defect-free twin and the truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from inspector.data.synth import camera as cam
+from inspector.data.synth.canvas import ItemCanvas
+from inspector.data.synth.codes import draw_ean13, draw_qr, qr_modules, random_ean13, random_lpn, random_rma
+from inspector.data.synth.common import (
+    F32,
+    Colour,
+    Points,
+    bevel,
+    ellipse_pts,
+    fill_poly,
+    jitter_colour,
+    lerp,
+    linear_ramp,
+    mask_poly,
+    paste_grey,
+    polyline,
+    radial,
+    rgb,
+    smooth_closed,
+    streaks,
+    text,
+    value_noise,
+)
+from inspector.data.synth.defects import CLASS_WEIGHT, Painted, options, paint
+from inspector.data.synth.families import RENDERERS
+from inspector.items import FAMILIES
+from inspector.labelmap import ITEM, default_labelmap
+
+SIDECAR_VERSION = 1
+DEFECT_FREE_P = 0.4  # share of items drawn without defects (the issue asks for at least 30%)
+EMPTY_P = 0.06  # share of dataset images with no item on the bench
+LPN_STICKER_P = 0.3  # items that already carry the returns centre's LPN sticker (boxes have their own label)
+VISIBLE_CHANGE = 0.08  # a defect must change the lit picture by this much (0..1) ...
+MIN_VISIBLE_PX = 16  # ... on at least this many pixels to be labelled
+_BENCH, _ITEM = 0xBE4C, 0x17E3
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One synthetic camera picture and its ground truth."""
+
+    image: npt.NDArray[np.uint8]  # BGR uint8 HxWx3, the final camera image
+    clean: npt.NDArray[np.uint8]  # same scene and camera, no defects drawn
+    xyxy: npt.NDArray[np.float32]  # (N, 4) pixel boxes (item + defects) after all transforms
+    class_ids: npt.NDArray[np.int64]  # (N,) ids in the station labelmap
+    meta: dict[str, Any]  # the sidecar (family, SKU attributes, item box, defects, codes, empty flag)
+
+
+@dataclass
+class _Render:
+    image: npt.NDArray[np.uint8]
+    clean: npt.NDArray[np.uint8] | None
+    xyxy: npt.NDArray[np.float32]
+    class_ids: npt.NDArray[np.int64]
+    meta: dict[str, Any]
+
+
+def _pick(rng: np.random.Generator, options_: tuple[str, ...] | list[str]) -> str:
+    return str(options_[int(rng.integers(len(options_)))])
+
+
+# ------------------------------------------------------------------------------------- SKU
+
+_PRICE = {
+    "phone": (150, 1300),
+    "tablet": (150, 1100),
+    "laptop": (350, 2600),
+    "boxed": (15, 250),
+    "bottle": (4, 40),
+    "shoe": (30, 220),
+    "garment": (8, 120),
+    "appliance": (25, 320),
+}
+_WEIGHT = {
+    "phone": (0.15, 0.25),
+    "tablet": (0.3, 0.7),
+    "laptop": (1.1, 2.6),
+    "boxed": (0.2, 3.0),
+    "bottle": (0.15, 0.6),
+    "shoe": (0.6, 1.3),
+    "garment": (0.15, 0.6),
+    "appliance": (0.6, 2.5),
+}
+_BATTERY_PRODUCTS = {"Wireless Earbuds", "Action Camera", "Power Bank 20000", "Bluetooth Headset", "Fitness Band"}
+
+
+def sku_attributes(c: ItemCanvas, rng: np.random.Generator) -> dict[str, Any]:
+    """SKU-like catalogue attributes of the drawn item (the fields of ``inspector.items.Sku``)."""
+    fam = c.family
+    lo, hi = _PRICE[fam]
+    price = float(np.round(np.exp(rng.uniform(np.log(lo), np.log(hi))), 0)) - 0.01
+    names = {
+        "phone": "Smartphone",
+        "tablet": "Tablet",
+        "laptop": "Laptop",
+        "boxed": str(c.attrs.get("product", "Boxed retail item")),
+        "bottle": str(c.attrs.get("product", "Bottle")),
+        "shoe": {"sneaker": "Running shoe", "leather": "Leather shoe", "canvas": "Canvas sneaker"}.get(
+            c.variant, "Shoe"
+        ),
+        "garment": {"tshirt": "T-shirt", "shirt": "Shirt"}.get(c.variant, "Garment"),
+        "appliance": {"toaster": "Toaster", "kettle": "Kettle", "speaker": "Bluetooth speaker"}.get(
+            c.variant, "Appliance"
+        ),
+    }
+    if fam == "boxed" and c.variant == "shipper":
+        names["boxed"] = "Shipped parcel"
+    has_battery = fam in ("phone", "tablet", "laptop") or (fam == "appliance" and c.variant == "speaker")
+    if fam == "boxed":
+        has_battery = str(c.attrs.get("product", "")) in _BATTERY_PRODUCTS
+    return {
+        "sku": f"SYN-{fam[:3].upper()}-{int(rng.integers(0, 100000)):05d}",
+        "name": f"{c.attrs.get('brand', '')} {names[fam]}".strip(),
+        "category": fam,
+        "price_new": max(0.99, price),
+        "hygiene": bool(fam == "bottle" and c.attrs.get("personal_care", False)),
+        "has_battery": bool(has_battery),
+        "recalled": False,
+        "personalised": False,
+        "vendor_return_days": int(rng.choice([0, 0, 30, 60, 90])),
+        "weight_kg": round(float(rng.uniform(*_WEIGHT[fam])), 2),
+    }
+
+
+# ------------------------------------------------------------------------------------ bench
+
+
+@dataclass(frozen=True)
+class _Light:
+    direction: tuple[float, float]  # unit vector towards the lamp, image coordinates
+    shadow_offset: tuple[float, float]
+    shadow_blur: float
+    shadow_strength: float
+    specular: float
+    tint: Colour
+
+
+class Bench:
+    """One physical bench: mat, lighting and camera pose fixed by its seed (a station's camera)."""
+
+    def __init__(self, seed: int = 0, size: tuple[int, int] = (640, 480)) -> None:
+        w, h = int(size[0]), int(size[1])
+        if w < 64 or h < 48:
+            raise ValueError(f"bench size {w}x{h} is too small (at least 64x48)")
+        self.seed = int(seed)
+        self.size = (w, h)
+        self.w, self.h = w, h
+        self.unit = float(min(w, h))
+        rng = np.random.default_rng([_BENCH, self.seed])
+        self._rng_seed = int(rng.integers(1 << 62))
+        self.mat_kind = _pick(rng, ("cutting mat", "esd mat", "wood", "laminate", "rubber"))
+        self.zoom = float(rng.uniform(0.9, 1.08))
+        ang = float(rng.uniform(0, 2 * np.pi))
+        elev = float(rng.uniform(0.3, 1.0))  # low lamps cast long shadows
+        d = (float(np.cos(ang)), float(np.sin(ang)))
+        self.light = _Light(
+            direction=d,
+            shadow_offset=(-d[0] * self.unit * 0.035 * elev, -d[1] * self.unit * 0.035 * elev),
+            shadow_blur=self.unit * float(rng.uniform(0.008, 0.03)),
+            shadow_strength=float(rng.uniform(0.3, 0.55)),
+            specular=float(rng.uniform(0.35, 0.7)),
+            tint=(float(rng.uniform(0.92, 1.06)), 1.0, float(rng.uniform(0.94, 1.08))),
+        )
+        self._illum_params = (
+            float(rng.uniform(0.85, 1.05)),  # base level
+            float(rng.uniform(0.08, 0.3)),  # gradient strength
+            float(np.degrees(ang)),  # gradient towards the lamp
+            float(rng.uniform(0.2, 0.8)) * w,
+            float(rng.uniform(0.2, 0.8)) * h,  # hot spot centre
+            float(rng.uniform(0.25, 0.6)) * self.unit,  # hot spot radius
+            float(rng.uniform(0.05, 0.3)),  # hot spot strength
+            float(rng.uniform(0.05, 0.25)),  # vignetting
+        )
+        # camera pose: perspective and rotation, zoomed in so the frame never shows an edge
+        self._pose = self._camera_pose(rng)
+        self._camera_base = (
+            float(rng.uniform(0.0, 0.9)),  # defocus
+            (float(rng.uniform(0.94, 1.06)), 1.0, float(rng.uniform(0.94, 1.06))),  # white balance R, B
+            float(rng.uniform(0.92, 1.06)),  # brightness
+            float(rng.uniform(0.9, 1.12)),  # contrast
+            float(rng.uniform(0.85, 1.15)),  # saturation
+            float(rng.uniform(0.004, 0.012)),  # read noise
+            float(rng.uniform(0.01, 0.035)),  # shot noise
+            int(rng.integers(60, 95)),  # JPEG quality
+        )
+
+    def __repr__(self) -> str:
+        return f"Bench(seed={self.seed}, size={self.size}, mat={self.mat_kind!r})"
+
+    # ----------------------------------------------------------------- fixed parts
+
+    def _camera_pose(self, rng: np.random.Generator) -> tuple[list[list[float]], list[list[float]], float]:
+        w, h = self.w, self.h
+        start = [[0.0, 0.0], [w - 1.0, 0.0], [w - 1.0, h - 1.0], [0.0, h - 1.0]]
+        rot = float(rng.uniform(-2.5, 2.5))
+        zoom = float(rng.uniform(1.04, 1.08))
+        jit = rng.uniform(0.0, 0.025, (4, 2)) * (w, h)
+        for _ in range(20):
+            a = np.deg2rad(rot)
+            rmat = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+            centre = np.array([(w - 1) / 2, (h - 1) / 2])
+            corners = (np.asarray(start) - centre) * zoom
+            sign = np.sign(corners)
+            corners = corners + sign * jit
+            end = corners @ rmat.T + centre
+            # the output frame must lie inside the warped scene, or a black corner shows
+            if _quad_contains(end, np.asarray(start)):
+                return start, end.tolist(), rot
+            jit *= 0.7
+            rot *= 0.7
+            zoom += 0.01
+        return start, [[-w * 0.1, -h * 0.1], [w * 1.1, -h * 0.1], [w * 1.1, h * 1.1], [-w * 0.1, h * 1.1]], 0.0
+
+    @cached_property
+    def mat(self) -> F32:
+        """The empty bench surface (before lighting), BGR float."""
+        rng = np.random.default_rng([_BENCH, self.seed, 1])
+        return _mat(rng, self.mat_kind, self.h, self.w, self.unit)
+
+    @cached_property
+    def illumination(self) -> F32:
+        """Multiplicative light falling on the bench (HxWx3): gradient, hot spot, vignetting, colour."""
+        base, grad, ang, hx, hy, hr, hs, vig = self._illum_params
+        h, w = self.h, self.w
+        lum = base * (1.0 + grad * linear_ramp(h, w, ang)) + hs * radial(h, w, hx, hy, hr)
+        lum *= 1.0 - vig * (1.0 - radial(h, w, w / 2, h / 2, 0.75 * max(w, h)))
+        tint = np.asarray(self.light.tint, np.float32)
+        return np.asarray(lum[:, :, None] * tint, np.float32)
+
+    @cached_property
+    def reflections(self) -> F32:
+        """What a mirror-like surface on the bench would reflect: the lamp's tubes, soft (HxW)."""
+        rng = np.random.default_rng([_BENCH, self.seed, 2])
+        h, w = self.h, self.w
+        out: F32 = np.zeros((h, w), np.float32)
+        for _ in range(int(rng.integers(1, 3))):
+            cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
+            length, width = rng.uniform(0.5, 1.2) * max(w, h), rng.uniform(0.04, 0.12) * self.unit
+            a = rng.uniform(0, 180)
+            pts = cv2.boxPoints(((cx, cy), (length, width), a))
+            mask_poly(out, np.asarray(pts, np.float64), float(rng.uniform(0.5, 1.0)))
+        out = np.asarray(cv2.GaussianBlur(out, (0, 0), self.unit * 0.02), np.float32)
+        out += 0.15 * (0.5 + 0.5 * linear_ramp(h, w, float(rng.uniform(0, 360))))
+        return np.asarray(out, np.float32)
+
+    def camera(self, rng: np.random.Generator | None, *, noise_seed: int) -> cam.CameraParams:
+        """The camera for one exposure: the bench's pose, with this exposure's focus, motion and noise."""
+        defocus, gains, bright, contrast, sat, read, shot, q = self._camera_base
+        motion, motion_angle = 0.0, 0.0
+        if rng is not None:
+            defocus = max(0.0, defocus + float(rng.uniform(-0.2, 0.4)))
+            if rng.random() < 0.12:
+                defocus = float(rng.uniform(1.2, 2.0))
+            if rng.random() < 0.12:
+                motion, motion_angle = float(rng.uniform(3, 9)), float(rng.uniform(0, 180))
+            bright *= float(rng.uniform(0.96, 1.04))
+            q = int(np.clip(q + rng.integers(-5, 6), 40, 98))
+        start, end, _ = self._pose
+        scale = self.unit / 480.0  # optics scale with the picture
+        return cam.CameraParams(
+            startpoints=start,
+            endpoints=end,
+            defocus=defocus * scale,
+            motion=motion * scale,
+            motion_angle=motion_angle,
+            gains=gains,
+            brightness=bright,
+            contrast=contrast,
+            saturation=sat,
+            read_noise=read,
+            shot_noise=shot,
+            jpeg_quality=q,
+            noise_seed=noise_seed,
+        )
+
+    # ------------------------------------------------------------------------ pictures
+
+    def empty(self) -> npt.NDArray[np.uint8]:
+        """The empty bench (BGR uint8) as this camera sees it; the same every call."""
+        scene = self.mat * self.illumination
+        params = self.camera(None, noise_seed=self._rng_seed & 0x7FFFFFFF)
+        images, _ = cam.apply(params, [scene], np.zeros((0, 4), np.float32))
+        return images[0]
+
+    def sample(
+        self,
+        item_seed: int,
+        *,
+        family: str | None = None,
+        defect_free: bool | None = None,
+        empty: bool = False,
+    ) -> Sample:
+        """One picture of an item on this bench; ``clean`` is the same picture without the defects."""
+        r = self.render(item_seed, family=family, defect_free=defect_free, empty=empty, with_clean=True)
+        assert r.clean is not None
+        return Sample(image=r.image, clean=r.clean, xyxy=r.xyxy, class_ids=r.class_ids, meta=r.meta)
+
+    def render(
+        self,
+        item_seed: int,
+        *,
+        family: str | None = None,
+        defect_free: bool | None = None,
+        empty: bool = False,
+        with_clean: bool = False,
+        n_defects: int | None = None,
+        classes: tuple[str, ...] | None = None,
+        _skip: frozenset[int] = frozenset(),
+    ) -> _Render:
+        """Render one picture; ``with_clean=False`` skips the defect-free twin (dataset writing)."""
+        if family is not None and family not in FAMILIES:
+            raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
+        rng = np.random.default_rng([_ITEM, self.seed, int(item_seed)])
+        names = default_labelmap()
+        scene = self.mat.copy()
+        meta: dict[str, Any] = {
+            "version": SIDECAR_VERSION,
+            "bench_seed": self.seed,
+            "item_seed": int(item_seed),
+            "size": [self.w, self.h],
+            "empty": bool(empty),
+            "family": None,
+            "category": None,
+            "variant": None,
+            "sku": None,
+            "item": None,
+            "defects": [],
+            "codes": [],
+            "distractors": [],
+            "bench": {"mat": self.mat_kind},
+        }
+        boxes: list[list[float]] = []
+        labels: list[int] = []
+        outlines: list[Points] = []
+        code_boxes: list[list[float]] = []
+        code_meta: list[dict[str, Any]] = []
+        item_box: list[float] | None = None
+        occupied: list[tuple[float, float, float, float]] = []
+        gloss_full = np.zeros((self.h, self.w), np.float32)
+        clean_scene: F32 | None = None
+        painted: list[Painted] = []
+        if not empty:
+            fam = family or _pick(rng, FAMILIES)
+            light_scene = self.light.direction
+            angle = float(rng.choice([0.0, 90.0, 180.0, 270.0]) + np.clip(rng.normal(0, 12), -30, 30))
+            a = np.deg2rad(angle)
+            # cv2's rotation turns image content counter-clockwise on screen; bring the lamp into the item's frame
+            rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # item -> scene (y down)
+            lc = rot.T @ np.asarray(light_scene)
+            canvas = RENDERERS[fam](rng, self.unit * self.zoom, (float(lc[0]), float(lc[1])), None)
+            flat = {"phone": "back", "tablet": "back", "laptop": "lid", "garment": "front"}.get(fam)
+            if flat and rng.random() < LPN_STICKER_P:
+                canvas.lpn_sticker(random_lpn(rng), flat)
+            defects_rgb = canvas.rgb.copy()
+            defects_alpha = canvas.alpha.copy()
+            no_defect = (rng.random() < DEFECT_FREE_P) if defect_free is None else bool(defect_free)
+            if not no_defect:
+                want = n_defects if n_defects is not None else int(rng.choice([1, 1, 1, 2, 2, 3]))
+                painted = _paint_defects(canvas, defects_rgb, defects_alpha, want, rng, classes, _skip)
+            place = self._placement(canvas, angle, rng)
+            m_item, win = place
+            occupied.append(win)
+            # distractors go under or beside the item, never over it
+            meta["distractors"] += self._distractors_under(scene, rng, occupied, code_boxes, code_meta)
+            layers = _warp_item(canvas, defects_rgb, defects_alpha, m_item, win)
+            gl = layers["gloss"] * layers["alpha_clean"]
+            x0, y0, x1, y1 = (int(v) for v in win)
+            gloss_full[y0:y1, x0:x1] = np.maximum(gloss_full[y0:y1, x0:x1], gl)
+            twin = scene.copy()
+            self._composite(twin, layers["rgb_clean"], layers["alpha_clean"], win)
+            self._composite(scene, layers["rgb"], layers["alpha"], win)
+            if with_clean:
+                clean_scene = twin
+            burnt = self._burnt_out(painted, m_item, scene, twin, gloss_full)
+            if burnt and len(_skip) < 8:
+                # glare hides it: render again without it, so no faint unlabelled defect remains
+                drawn = [i for i in range(len(painted) + len(_skip)) if i not in _skip]
+                more = frozenset(drawn[k] for k in burnt)
+                return self.render(
+                    item_seed,
+                    family=family,
+                    defect_free=defect_free,
+                    empty=empty,
+                    with_clean=with_clean,
+                    n_defects=n_defects,
+                    classes=classes,
+                    _skip=_skip | more,
+                )
+            # item box: the item as it now looks (a missing cap leaves the neck)
+            pts = _to_scene(m_item, _mask_hull(defects_alpha > 0.5), pixel=True)
+            item_box = [float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())]
+            boxes.append(item_box)
+            outlines.append(_hull(pts))
+            labels.append(names.id_of(ITEM))
+            for p in painted:
+                q = _to_scene(m_item, p.hull, pixel=False)
+                boxes.append([float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())])
+                outlines.append(_hull(q))
+                labels.append(names.id_of(p.cls))
+            for code in canvas.codes:
+                bx0, by0, bx1, by1 = code["box"]
+                q = _to_scene(m_item, np.array([[bx0, by0], [bx1, by0], [bx1, by1], [bx0, by1]], np.float64), False)
+                code_boxes.append(
+                    [float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())]
+                )
+                code_meta.append({"symbology": code["symbology"], "text": code["text"], "where": "item", "outline": q})
+            meta.update(
+                family=fam,
+                category=fam,
+                variant=canvas.variant,
+                sku=sku_attributes(canvas, rng),
+                item={"angle": round(angle, 2), "attributes": _plain(canvas.attrs)},
+            )
+        else:
+            meta["distractors"] += self._distractors_under(scene, rng, occupied, code_boxes, code_meta)
+            if with_clean:
+                clean_scene = scene.copy()
+        if not empty and rng.random() < 0.15:
+            hand = self._glove(rng, occupied)
+            if hand is not None:
+                for sc in [scene] + ([clean_scene] if clean_scene is not None else []):
+                    _draw_glove(sc, hand, self.light, self.unit)
+                meta["distractors"].append("gloved hand")
+        scenes = [scene] + ([clean_scene] if clean_scene is not None else [])
+        spec = self.reflections * gloss_full * np.float32(self.light.specular)
+        lit = [np.asarray(s * self.illumination + spec[:, :, None], np.float32) for s in scenes]
+        params = self.camera(rng, noise_seed=int(rng.integers(1 << 31)))
+        all_boxes = np.asarray(boxes + code_boxes, np.float32).reshape(-1, 4)
+        code_outlines = [cm.pop("outline", None) for cm in code_meta]
+        all_outlines = outlines + [
+            o if o is not None else np.array([[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]])
+            for o, b in zip(code_outlines, code_boxes, strict=True)
+        ]
+        images, out_boxes = cam.apply(params, lit, all_boxes, all_outlines)
+        n_lab = len(boxes)
+        lab_boxes, lab_ids, kept = _sanitize(out_boxes[:n_lab], np.asarray(labels, np.int64))
+        if not empty:
+            ibox = out_boxes[0]
+            iarea = max(1e-6, float((ibox[2] - ibox[0]) * (ibox[3] - ibox[1])))
+            meta["item"]["box"] = [round(float(v), 2) for v in ibox]
+            for k, p in enumerate(painted, start=1):
+                if not kept[k]:
+                    continue
+                b = out_boxes[k]
+                meta["defects"].append(
+                    {
+                        "class": p.cls,
+                        "zone": p.zone,
+                        "severity": round(p.severity, 3),
+                        "area_frac": round(float((b[2] - b[0]) * (b[3] - b[1])) / iarea, 5),
+                        "box": [round(float(v), 2) for v in b],
+                        "kind": p.kind,
+                    }
+                )
+        for cb, cm in zip(out_boxes[n_lab:], code_meta, strict=True):
+            meta["codes"].append({**cm, "box": [round(float(v), 2) for v in cb]})
+        meta["camera"] = {
+            "defocus": round(params.defocus, 3),
+            "motion_blur": round(params.motion, 3),
+            "jpeg_quality": params.jpeg_quality,
+        }
+        return _Render(
+            image=images[0],
+            clean=images[1] if clean_scene is not None else None,
+            xyxy=lab_boxes,
+            class_ids=lab_ids,
+            meta=meta,
+        )
+
+    # ---------------------------------------------------------------------- helpers
+
+    def _placement(
+        self, c: ItemCanvas, angle: float, rng: np.random.Generator
+    ) -> tuple[F32, tuple[float, float, float, float]]:
+        """Where the item lies: an affine map canvas -> scene, and the scene window it covers."""
+        margin = 0.07
+        corners = np.array([[0, 0], [c.w, 0], [c.w, c.h], [0, c.h]], np.float64)
+        m = cv2.getRotationMatrix2D((c.w / 2, c.h / 2), angle, 1.0)
+        q = corners @ m[:, :2].T
+        bw, bh = np.ptp(q[:, 0]), np.ptp(q[:, 1])
+        avail_w, avail_h = self.w * (1 - 2 * margin), self.h * (1 - 2 * margin)
+        s = float(min(1.0, avail_w / bw, avail_h / bh))
+        bw, bh = bw * s, bh * s
+        lo_x, lo_y = self.w * margin + bw / 2, self.h * margin + bh / 2
+        cx = float(rng.uniform(lo_x, max(lo_x, self.w * (1 - margin) - bw / 2)))
+        cy = float(rng.uniform(lo_y, max(lo_y, self.h * (1 - margin) - bh / 2)))
+        m = cv2.getRotationMatrix2D((c.w / 2, c.h / 2), angle, s)
+        m[0, 2] += cx - c.w / 2
+        m[1, 2] += cy - c.h / 2
+        return np.asarray(m, np.float32), (
+            max(0.0, cx - bw / 2),
+            max(0.0, cy - bh / 2),
+            min(float(self.w), cx + bw / 2),
+            min(float(self.h), cy + bh / 2),
+        )
+
+    def _burnt_out(self, painted: list[Painted], m: F32, scene: F32, twin: F32, gloss: F32) -> list[int]:
+        """Indices of the defects that no longer show once lit (glare burns a faint one out)."""
+        out = []
+        for k, p in enumerate(painted):
+            q = _to_scene(m, p.hull, pixel=False)
+            x0, y0 = max(0, int(q[:, 0].min())), max(0, int(q[:, 1].min()))
+            x1, y1 = min(self.w, int(np.ceil(q[:, 0].max()))), min(self.h, int(np.ceil(q[:, 1].max())))
+            if x1 > x0 and y1 > y0:
+                win = (slice(y0, y1), slice(x0, x1))
+                light = self.illumination[win]
+                spec = (self.reflections[win] * gloss[win] * np.float32(self.light.specular))[:, :, None]
+                a = np.clip(scene[win] * light + spec, 0.0, 1.0)
+                b = np.clip(twin[win] * light + spec, 0.0, 1.0)
+                if int((np.abs(a - b).max(axis=2) > VISIBLE_CHANGE).sum()) >= MIN_VISIBLE_PX:
+                    continue
+            out.append(k)
+        return out
+
+    def _composite(self, scene: F32, rgb_: F32, alpha: F32, win: tuple[float, float, float, float]) -> None:
+        """Shadow, contact shadow and the item itself, into the scene window (in place)."""
+        x0, y0, x1, y1 = (int(v) for v in win)
+        pad = int(self.light.shadow_blur * 3 + max(abs(v) for v in self.light.shadow_offset) + 3)
+        X0, Y0 = max(0, x0 - pad), max(0, y0 - pad)
+        X1, Y1 = min(self.w, x1 + pad), min(self.h, y1 + pad)
+        a = np.zeros((Y1 - Y0, X1 - X0), np.float32)
+        a[y0 - Y0 : y1 - Y0, x0 - X0 : x1 - X0] = alpha
+        dx, dy = self.light.shadow_offset
+        shifted = cv2.warpAffine(a, np.array([[1, 0, dx], [0, 1, dy]], np.float32), (a.shape[1], a.shape[0]))
+        shadow = cv2.GaussianBlur(shifted, (0, 0), max(0.8, self.light.shadow_blur))
+        contact = cv2.GaussianBlur(a, (0, 0), max(1.0, self.unit * 0.004))
+        region = scene[Y0:Y1, X0:X1]
+        region *= (1.0 - self.light.shadow_strength * shadow - 0.25 * contact)[:, :, None]
+        inner = region[y0 - Y0 : y1 - Y0, x0 - X0 : x1 - X0]
+        inner += alpha[:, :, None] * (rgb_ - inner)
+
+    def _free_spot(
+        self,
+        rng: np.random.Generator,
+        bw: float,
+        bh: float,
+        occupied: list[tuple[float, float, float, float]],
+        inside: bool = False,
+    ) -> tuple[float, float] | None:
+        """A centre where a bw x bh thing overlaps nothing placed yet (``inside``: wholly in the frame)."""
+        mx, my = (bw * 0.5 + self.w * 0.06, bh * 0.5 + self.h * 0.06) if inside else (bw * 0.3, bh * 0.3)
+        if mx * 2 >= self.w or my * 2 >= self.h:
+            return None
+        for _ in range(30):
+            cx = float(rng.uniform(mx, self.w - mx))
+            cy = float(rng.uniform(my, self.h - my))
+            box = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
+            if all(_overlap(box, o) < 0.02 for o in occupied):
+                return cx, cy
+        return None
+
+    def _distractors_under(
+        self,
+        scene: F32,
+        rng: np.random.Generator,
+        occupied: list[tuple[float, float, float, float]],
+        code_boxes: list[list[float]],
+        code_meta: list[dict[str, Any]],
+    ) -> list[str]:
+        found: list[str] = []
+        u = self.unit
+        if rng.random() < 0.45:  # the packing slip that came with the return
+            sw, sh = u * rng.uniform(0.36, 0.46), u * rng.uniform(0.42, 0.54)
+            spot = self._free_spot(rng, sw * 1.15, sh * 1.15, occupied, inside=True)
+            if spot is not None:
+                box, codes = _packing_slip(scene, rng, spot, sw, sh, self.light, u)
+                occupied.append(box)
+                for cb, cm in codes:
+                    code_boxes.append(cb)
+                    code_meta.append(cm)
+                found.append("packing slip")
+        for _ in range(int(rng.choice([0, 0, 1, 1, 2]))):  # scraps of tape
+            tw, th = u * rng.uniform(0.08, 0.22), u * rng.uniform(0.025, 0.045)
+            spot = self._free_spot(rng, tw, tw, occupied)
+            if spot is None:
+                continue
+            a = float(rng.uniform(0, 180))
+            pts = np.asarray(cv2.boxPoints((spot, (tw, th), a)), np.float64)
+            # torn ends are ragged
+            pts[[0, 3]] += rng.normal(0, th * 0.08, (2, 2))
+            col = rgb(_pick(rng, ("#c9a46a", "#e8e4da", "#4a8fd0", "#e0c060")))
+            fill_poly(scene, pts, col, 0.6)
+            polyline(scene, pts, lerp(col, (0, 0, 0), 0.3), 1.0, 0.35, closed=True)
+            found.append("tape")
+        return found
+
+    def _glove(
+        self, rng: np.random.Generator, occupied: list[tuple[float, float, float, float]]
+    ) -> dict[str, Any] | None:
+        u = self.unit
+        for _ in range(10):
+            side = int(rng.integers(4))
+            size = u * rng.uniform(0.22, 0.32)
+            along = float(rng.uniform(0.15, 0.85))
+            if side == 0:
+                cx, cy, ang = along * self.w, size * 0.35, 90.0
+            elif side == 1:
+                cx, cy, ang = self.w - size * 0.35, along * self.h, 180.0
+            elif side == 2:
+                cx, cy, ang = along * self.w, self.h - size * 0.35, 270.0
+            else:
+                cx, cy, ang = size * 0.35, along * self.h, 0.0
+            ang += float(rng.normal(0, 15))
+            box = (cx - size, cy - size, cx + size, cy + size)
+            if all(_overlap(box, o) < 0.01 for o in occupied):
+                colour = rgb(_pick(rng, ("#3d6fd1", "#5b4bb7", "#1f1f1f", "#3da0c8")))
+                return {
+                    "cx": cx,
+                    "cy": cy,
+                    "angle": ang,
+                    "size": size,
+                    "colour": colour,
+                    "seed": int(rng.integers(1 << 31)),
+                }
+        return None
+
+
+# ------------------------------------------------------------------------------ functions
+
+
+def _quad_contains(quad: Points, pts: Points) -> bool:
+    contour = quad.astype(np.float32).reshape(-1, 1, 2)
+    return all(cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in pts)
+
+
+def _mask_hull(mask: npt.NDArray[np.bool_]) -> Points:
+    """Convex hull (pixel centres) of a mask's pixels, from its outer contours (quick)."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return np.zeros((0, 2), np.float64)
+    return _hull(np.concatenate([c.reshape(-1, 2) for c in contours]))
+
+
+def _hull(pts: npt.ArrayLike) -> Points:
+    """The convex hull of a point set (fewer points to carry through the camera)."""
+    h = cv2.convexHull(np.asarray(pts, np.float32).reshape(-1, 1, 2))
+    return np.asarray(h, np.float64).reshape(-1, 2)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over the smaller box's area."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return iw * ih / max(small, 1e-6)
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, (bool, int, float, str)) or v is None:
+            out[k] = v
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+        elif isinstance(v, tuple):
+            out[k] = [float(x) for x in v]
+    return out
+
+
+def _to_scene(m: F32, pts: npt.ArrayLike, pixel: bool) -> Points:
+    """Canvas points to scene points; ``pixel`` points are pixel centres and get their extent."""
+    p = np.asarray(pts, np.float64).reshape(-1, 2)
+    if pixel:
+        p = np.concatenate([p + np.array(d) for d in ((0, 0), (1, 0), (0, 1), (1, 1))])
+    return np.asarray(p @ np.asarray(m[:, :2], np.float64).T + np.asarray(m[:, 2], np.float64), np.float64)
+
+
+def _paint_defects(
+    c: ItemCanvas,
+    img: F32,
+    alpha: F32,
+    want: int,
+    rng: np.random.Generator,
+    only: tuple[str, ...] | None = None,
+    skip: frozenset[int] = frozenset(),
+) -> list[Painted]:
+    """Paint up to ``want`` defects; those whose index is in ``skip`` are drawn and taken back.
+
+    Skipped defects still take their random draws and their place, so every other defect comes
+    out exactly as it did before: that is how a defect the light burns out is removed.
+    """
+    opts = {k: v for k, v in options(c).items() if only is None or k in only}
+    if not opts:
+        return []
+    classes = sorted(opts)
+    weights = np.array([CLASS_WEIGHT.get((c.family, k), 1.0) for k in classes])
+    placed: list[Painted] = []
+    tries = 0
+    while len(placed) < want and tries < want * 4:
+        tries += 1
+        cls = classes[int(rng.choice(len(classes), p=weights / weights.sum()))]
+        if cls in ("missing_part", "broken_seal") and any(p.cls == cls for p in placed):
+            continue
+        zone = _pick(rng, opts[cls])
+        sev = float(np.clip(rng.beta(1.6, 2.2), 0.02, 1.0))
+        snap_img, snap_alpha = img.copy(), alpha.copy()
+        p = paint(c, img, alpha, cls, zone, sev, rng)
+        if p is None:
+            continue
+        if any(_overlap(p.box, q.box) > 0.6 for q in placed) or len(placed) in skip:
+            img[:] = snap_img  # overlapping defects would share a box; skipped ones are not wanted
+            alpha[:] = snap_alpha
+            if len(placed) not in skip:
+                continue
+        placed.append(p)
+    return [p for i, p in enumerate(placed) if i not in skip]
+
+
+def _warp_item(
+    c: ItemCanvas, rgb_def: F32, alpha_def: F32, m: F32, win: tuple[float, float, float, float]
+) -> dict[str, F32]:
+    x0, y0, x1, y1 = (int(v) for v in win)
+    mw = m.copy()
+    mw[0, 2] -= x0
+    mw[1, 2] -= y0
+    size = (x1 - x0, y1 - y0)
+
+    def warp(a: F32) -> F32:
+        return np.asarray(
+            cv2.warpAffine(a, mw, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0),
+            np.float32,
+        )
+
+    clean = warp(np.dstack([c.rgb, c.alpha, c.gloss]))
+    dirty = warp(np.dstack([rgb_def, alpha_def]))
+    return {
+        "rgb_clean": np.ascontiguousarray(clean[:, :, :3]),
+        "alpha_clean": np.ascontiguousarray(clean[:, :, 3]),
+        "gloss": np.ascontiguousarray(clean[:, :, 4]),
+        "rgb": np.ascontiguousarray(dirty[:, :, :3]),
+        "alpha": np.ascontiguousarray(dirty[:, :, 3]),
+    }
+
+
+def _sanitize(
+    boxes: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Drop boxes the camera pushed (almost) out of the frame."""
+    if len(boxes) == 0:
+        return np.zeros((0, 4), np.float32), np.zeros((0,), np.int64), np.zeros((0,), bool)
+    w = boxes[:, 2] - boxes[:, 0]
+    h = boxes[:, 3] - boxes[:, 1]
+    keep = (w >= 2.0) & (h >= 2.0)
+    return np.ascontiguousarray(boxes[keep], np.float32), ids[keep], keep
+
+
+def _mat(rng: np.random.Generator, kind: str, h: int, w: int, unit: float) -> F32:
+    rng.integers(1 << 30)  # keeps every bench's draws where they were
+    if kind == "cutting mat":
+        base = jitter_colour(rng, rgb(_pick(rng, ("#2e6b4f", "#1f4e79", "#4a4f55", "#2b2d2f", "#3c6e71"))), 0.02)
+        n = value_noise(rng, h, w, unit * 0.3, 3)
+        img = np.asarray(base, np.float32) * (1.0 + (n[:, :, None] - 0.5) * 0.08)
+        step = unit / float(rng.uniform(9, 14))
+        off = rng.uniform(0, step, 2)
+        line_col = lerp(base, (1.0, 1.0, 1.0), 0.35)
+        for i, x in enumerate(np.arange(off[0], w, step)):
+            polyline(img, np.array([[x, 0], [x, h]]), line_col, 1.0, 0.45 if i % 5 == 0 else 0.22)
+        for i, y in enumerate(np.arange(off[1], h, step)):
+            polyline(img, np.array([[0, y], [w, y]]), line_col, 1.0, 0.45 if i % 5 == 0 else 0.22)
+        for i, x in enumerate(np.arange(off[0], w, step)):
+            if i % 2 == 0:
+                text(img, str(i), (x + 2, off[1] + step * 0.45), step * 0.22, line_col, 1, alpha=0.6)
+    elif kind == "esd mat":
+        base = jitter_colour(rng, rgb(_pick(rng, ("#5a7184", "#6e7f73", "#566573", "#4d6a8a"))), 0.02)
+        n = value_noise(rng, h, w, unit * 0.25, 4)
+        sp = value_noise(rng, h, w, 2.0, 1)
+        img = np.asarray(base, np.float32) * (1.0 + (n[:, :, None] - 0.5) * 0.1 + (sp[:, :, None] - 0.5) * 0.08)
+        sx, sy = (w * 0.06, h * 0.08) if rng.random() < 0.5 else (w * 0.94, h * 0.92)
+        r = unit * 0.025
+        fill_poly(img, ellipse_pts(sx, sy, r, r, 0, 24), (0.72, 0.72, 0.74))
+        fill_poly(img, ellipse_pts(sx, sy, r * 0.45, r * 0.45, 0, 16), (0.45, 0.45, 0.47))
+    elif kind == "wood":
+        base = jitter_colour(rng, rgb(_pick(rng, ("#b08050", "#c49a6c", "#8b5a2b", "#d2b48c"))), 0.03)
+        warp = value_noise(rng, h, w, unit * 0.4, 2)
+        ys = np.arange(h, dtype=np.float32)[:, None]
+        rings = np.sin(ys * (2 * np.pi / (unit * rng.uniform(0.03, 0.07))) + warp * 9.0)
+        fib = streaks(rng, h, w, max(15, int(unit * 0.25)), horizontal=True)
+        lum = 1.0 + rings * 0.07 + fib * 0.04 + (value_noise(rng, h, w, unit * 0.5, 2) - 0.5) * 0.15
+        img = np.asarray(base, np.float32) * lum[:, :, None]
+        # plank joints
+        for y in np.arange(rng.uniform(0, unit * 0.5), h, unit * rng.uniform(0.35, 0.55)):
+            polyline(img, np.array([[0, y], [w, y]]), lerp(base, (0, 0, 0), 0.5), 1.0, 0.7)
+    elif kind == "laminate":
+        base = jitter_colour(rng, rgb(_pick(rng, ("#d8d8d4", "#e6e2d8", "#c9ccd0", "#efefef"))), 0.015)
+        n = value_noise(rng, h, w, unit * 0.35, 3)
+        sp = value_noise(rng, h, w, 1.5, 1)
+        img = np.asarray(base, np.float32) * (1.0 + (n[:, :, None] - 0.5) * 0.05 + (sp[:, :, None] - 0.5) * 0.05)
+    else:  # rubber
+        base = jitter_colour(rng, rgb(_pick(rng, ("#2b2b2b", "#333a36", "#3a3a40"))), 0.01)
+        n = value_noise(rng, h, w, 3.0, 2)
+        m_ = value_noise(rng, h, w, unit * 0.3, 2)
+        img = np.asarray(base, np.float32) * (1.0 + (n[:, :, None] - 0.5) * 0.25 + (m_[:, :, None] - 0.5) * 0.1)
+    # sometimes the mat ends and the table shows along one side
+    if rng.random() < 0.25:
+        table = jitter_colour(rng, rgb(_pick(rng, ("#9c9c96", "#b7a78f", "#7d7d7d"))), 0.02)
+        edge = int(rng.uniform(0.04, 0.12) * (w if rng.random() < 0.5 else h))
+        side = int(rng.integers(4))
+        t = np.asarray(table, np.float32) * (1.0 + (value_noise(rng, h, w, unit * 0.3, 2)[:, :, None] - 0.5) * 0.06)
+        sl = {
+            0: (slice(None), slice(0, edge)),
+            1: (slice(None), slice(w - edge, w)),
+            2: (slice(0, edge), slice(None)),
+            3: (slice(h - edge, h), slice(None)),
+        }[side]
+        img[sl] = t[sl]
+    return np.asarray(np.clip(img, 0, 1), np.float32)
+
+
+def _packing_slip(
+    scene: F32,
+    rng: np.random.Generator,
+    spot: tuple[float, float],
+    sw: float,
+    sh: float,
+    light: _Light,
+    unit: float,
+) -> tuple[tuple[float, float, float, float], list[tuple[list[float], dict[str, Any]]]]:
+    """A return slip lying on the bench: printed lines, an RMA QR code, a barcode; returns box and codes."""
+    ang = float(rng.uniform(-25, 25))
+    pw, ph = int(sw), int(sh)
+    paper = np.empty((ph, pw, 3), np.float32)
+    paper[:] = jitter_colour(rng, (0.95, 0.95, 0.94), 0.01)
+    paper *= 1.0 + (value_noise(rng, ph, pw, sw * 0.5, 2)[:, :, None] - 0.5) * 0.05
+    ink: Colour = (0.12, 0.12, 0.14)
+    pad = pw * 0.07
+    th = max(5.0, ph * 0.045)
+    text(paper, "RETURN SLIP", (pad, pad + th), th, ink, max(1, int(th / 8)))
+    rma = random_rma(rng)
+    text(paper, rma, (pad, pad + th * 2.8), th * 0.7, ink)
+    y = pad + th * 4.0
+    for _ in range(4):
+        ln = rng.uniform(0.3, 0.8) * (pw - 2 * pad)
+        polyline(paper, np.array([[pad, y], [pad + ln, y]]), (0.45, 0.45, 0.47), max(1.0, th * 0.25), 0.8)
+        y += th * 0.9
+    codes: list[tuple[list[float], dict[str, Any]]] = []
+    mod = int(min(pw * 0.62, ph - y - pad * 0.5) // qr_modules(rma))
+    local: list[tuple[list[float], dict[str, Any]]] = []
+    if mod >= 1:
+        qr = draw_qr(rma, mod)
+        qx, qy = int(pw - pad - qr.shape[1]), int(ph - pad * 0.5 - qr.shape[0])
+        paste_grey(paper, qr, qx, qy, ink)
+        local.append(([qx, qy, qx + qr.shape[1], qy + qr.shape[0]], {"symbology": "QR", "text": rma, "where": "slip"}))
+        ean = random_ean13(rng)
+        bar = draw_ean13(ean, 1, int(ph * 0.12), with_digits=False)
+        avail = int(qx - pad * 1.5)
+        if avail > 40:
+            if bar.shape[1] > avail:
+                bar = np.asarray(cv2.resize(bar, (avail, bar.shape[0]), interpolation=cv2.INTER_AREA), np.uint8)
+            bx, by = int(pad), int(ph - pad * 0.5 - bar.shape[0])
+            paste_grey(paper, bar, bx, by, ink)
+            local.append(
+                ([bx, by, bx + bar.shape[1], by + bar.shape[0]], {"symbology": "EAN_13", "text": ean, "where": "slip"})
+            )
+    # place the slip: rotate about its centre onto the scene
+    m = cv2.getRotationMatrix2D((pw / 2, ph / 2), ang, 1.0)
+    m[0, 2] += spot[0] - pw / 2
+    m[1, 2] += spot[1] - ph / 2
+    h, w = scene.shape[:2]
+    corners = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float64) @ m[:, :2].T + m[:, 2]
+    x0, y0 = max(0, int(corners[:, 0].min()) - 8), max(0, int(corners[:, 1].min()) - 8)
+    x1, y1 = min(w, int(corners[:, 0].max()) + 9), min(h, int(corners[:, 1].max()) + 9)
+    mw = m.copy()
+    mw[0, 2] -= x0
+    mw[1, 2] -= y0
+    rgba = cv2.warpAffine(np.dstack([paper, np.ones((ph, pw), np.float32)]), mw, (x1 - x0, y1 - y0))
+    a = rgba[:, :, 3]
+    region = scene[y0:y1, x0:x1]
+    sh_ = cv2.GaussianBlur(
+        cv2.warpAffine(
+            a,
+            np.array([[1, 0, light.shadow_offset[0] * 0.15], [0, 1, light.shadow_offset[1] * 0.15]], np.float32),
+            (a.shape[1], a.shape[0]),
+        ),
+        (0, 0),
+        2.0,
+    )
+    region *= (1.0 - 0.25 * sh_)[:, :, None]
+    region += a[:, :, None] * (rgba[:, :, :3] - region)
+    for code_box, cm in local:
+        bx0, by0, bx1, by1 = code_box
+        q = np.array([[bx0, by0], [bx1, by0], [bx1, by1], [bx0, by1]], np.float64) @ m[:, :2].T + m[:, 2]
+        codes.append(([float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())], cm))
+    box = (
+        float(corners[:, 0].min()),
+        float(corners[:, 1].min()),
+        float(corners[:, 0].max()),
+        float(corners[:, 1].max()),
+    )
+    return box, codes
+
+
+def _draw_glove(scene: F32, g: dict[str, Any], light: _Light, unit: float) -> None:
+    """A nitrile-gloved hand reaching in from the edge of the frame."""
+    rng = np.random.default_rng(int(g["seed"]))  # its own stream: drawn twice (with and without defects), alike
+    cx, cy, size = float(g["cx"]), float(g["cy"]), float(g["size"])
+    a = np.deg2rad(float(g["angle"]))
+    fwd = np.array([np.cos(a), np.sin(a)])
+    side = np.array([-fwd[1], fwd[0]])
+    palm_c = np.array([cx, cy]) - fwd * size * 0.35
+    palm = [
+        palm_c + fwd * size * x + side * size * y
+        for x, y in ((-0.9, -0.42), (0.25, -0.45), (0.42, -0.2), (0.45, 0.22), (0.25, 0.45), (-0.9, 0.45))
+    ]
+    outline = smooth_closed(np.asarray(palm), 48)
+    fingers: list[Points] = []
+    curl = float(rng.uniform(-0.15, 0.15))  # fingers together, bent a little to one side
+    for off, ln in ((-0.29, 0.4), (-0.1, 0.48), (0.1, 0.46), (0.28, 0.36)):
+        base = palm_c + fwd * size * 0.25 + side * size * off
+        tip = base + (fwd + side * (off * 0.15 + curl)) * size * ln * float(rng.uniform(0.92, 1.05))
+        fingers.append(_capsule(base, tip, size * 0.1))
+    thumb_base = palm_c + side * size * 0.36 - fwd * size * 0.1
+    thumb_tip = thumb_base + (fwd * 0.55 + side * 0.45) * size * 0.45
+    fingers.append(_capsule(thumb_base, thumb_tip, size * 0.11))
+    h, w = scene.shape[:2]
+    m = np.zeros((h, w), np.float32)
+    mask_poly(m, [outline, *fingers])
+    dx, dy = light.shadow_offset
+    sh = cv2.GaussianBlur(
+        cv2.warpAffine(m, np.array([[1, 0, dx * 1.5], [0, 1, dy * 1.5]], np.float32), (w, h)),
+        (0, 0),
+        max(2.0, light.shadow_blur * 1.5),
+    )
+    scene *= (1.0 - 0.45 * sh)[:, :, None]
+    col = np.asarray(g["colour"], np.float32)
+    shade = bevel(m, unit * 0.03, light.direction, 1.4)
+    glove = col * (1.0 + value_noise(rng, h, w, unit * 0.1, 2)[:, :, None] * 0.1 - 0.05) + shade[:, :, None] * 0.8
+    scene += m[:, :, None] * (glove - scene)
+    for f in fingers[:4]:  # creases between fingers
+        polyline(scene, f[: len(f) // 2], tuple(float(v) * 0.6 for v in col), 1.0, 0.4)  # type: ignore[arg-type]
+
+
+def _capsule(p0: Points, p1: Points, r: float) -> Points:
+    d = p1 - p0
+    ang = float(np.degrees(np.arctan2(d[1], d[0])))
+    n = np.array([-d[1], d[0]]) / (np.linalg.norm(d) + 1e-9)
+    cap = ellipse_pts(float(p1[0]), float(p1[1]), r, r, ang, 24)
+    front = [q for q in cap if np.dot(q - p1, d) >= 0]
+    return np.asarray([p0 + n * r, *sorted(front, key=lambda q: -float(np.dot(q - p1, n))), p0 - n * r], np.float64)

@@ -1,0 +1,310 @@
+"""Reading and writing inspections, their images, decisions and idempotency keys.
+
+Every function takes the caller's session, so one transaction can hold an
+inspection, its images, its idempotency record and its outbox event together.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from inspector.store.models import DecisionRow, IdempotencyRow, ImageRow, InspectionRow, PolicyRow
+from inspector.types import utcnow
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+# -------------------------------------------------------------- idempotency
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What to do with a request that carries an Idempotency-Key."""
+
+    kind: Literal["new", "replay", "conflict", "busy"]
+    inspection_id: str | None = None
+
+
+def claim_key(session: Session, key: str, request_hash: str, *, lease: timedelta) -> Claim:
+    """Take ``key`` for this request, or say why not.
+
+    ``new``: this request owns the key and must run; ``replay``: it already ran
+    with the same body; ``conflict``: the key was used with a different body;
+    ``busy``: the first request with this key is still running.
+    """
+    now = utcnow()
+    row = session.get(IdempotencyRow, key)
+    if row is None:
+        session.add(
+            IdempotencyRow(
+                key=key,
+                request_hash=request_hash,
+                status="pending",
+                inspection_id=None,
+                locked_until=now + lease,
+                created_at=now,
+            )
+        )
+        session.flush()
+        return Claim("new")
+    if row.request_hash != request_hash:
+        return Claim("conflict", row.inspection_id)
+    if row.status == "done":
+        return Claim("replay", row.inspection_id)
+    if row.locked_until < now:  # the first request died mid-way: take over
+        row.locked_until = now + lease
+        return Claim("new")
+    return Claim("busy")
+
+
+def release_key(session: Session, key: str, request_hash: str) -> None:
+    """Forget a pending key whose request failed, so that a retry can run."""
+    session.execute(
+        delete(IdempotencyRow).where(
+            IdempotencyRow.key == key, IdempotencyRow.request_hash == request_hash, IdempotencyRow.status == "pending"
+        )
+    )
+
+
+# -------------------------------------------------------------- inspections
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    n: int
+    sha256: str
+    media_type: str
+    size_bytes: int
+    width: int
+    height: int
+    camera_id: str
+
+
+def save_inspection(
+    session: Session,
+    body: dict[str, Any],
+    *,
+    images: Sequence[StoredImage],
+    source: str,
+    request_hash: str,
+    created_by: str | None,
+    idempotency_key: str | None,
+) -> InspectionRow:
+    """Insert the recommendation and its images; marks the idempotency key done in the same transaction."""
+    item = body.get("item") or {}
+    versions = body["versions"]
+    row = InspectionRow(
+        id=body["id"],
+        created_at=datetime.fromisoformat(body["created_at"]),
+        station_id=body["station_id"],
+        source=source,
+        rma=item.get("rma"),
+        lpn=item.get("lpn"),
+        sku=item.get("sku"),
+        category=item.get("category"),
+        grade=body["grade"]["level"],
+        disposition=body["disposition"]["path"],
+        model_version=versions["model"],
+        policy_version=versions["policy"],
+        rubric_version=versions["rubric"],
+        request_hash=request_hash,
+        created_by=created_by,
+        body=json.dumps(body, separators=(",", ":")),
+    )
+    session.add(row)
+    session.flush()
+    for im in images:
+        session.add(
+            ImageRow(
+                inspection_id=row.id,
+                n=im.n,
+                sha256=im.sha256,
+                media_type=im.media_type,
+                size_bytes=im.size_bytes,
+                width=im.width,
+                height=im.height,
+                camera_id=im.camera_id,
+            )
+        )
+    if idempotency_key is not None:
+        key_row = session.get(IdempotencyRow, idempotency_key)
+        if key_row is None or key_row.request_hash != request_hash:
+            raise RuntimeError("the idempotency key was lost before the inspection committed")
+        key_row.status = "done"
+        key_row.inspection_id = row.id
+    session.flush()
+    return row
+
+
+def decision_dict(d: DecisionRow) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "created_at": d.created_at.isoformat(),
+        "action": d.action,
+        "grade": d.grade,
+        "disposition": d.disposition,
+        "reason_code": d.reason_code,
+        "note": d.note,
+        "actor": d.actor,
+        "key_id": d.key_id,
+        "source": d.source,
+    }
+
+
+def compose(body: dict[str, Any], decisions: Sequence[DecisionRow]) -> dict[str, Any]:
+    """The inspection as served: the stored recommendation, every decision, and the outcome in force."""
+    out = dict(body)
+    history = [decision_dict(d) for d in decisions]
+    out["decisions"] = history
+    if history:
+        last = history[-1]
+        out["final"] = {
+            "grade": last["grade"],
+            "disposition": last["disposition"],
+            "decided": True,
+            "decision_id": last["id"],
+            "actor": last["actor"],
+            "decided_at": last["created_at"],
+        }
+    else:
+        out["final"] = {
+            "grade": body["grade"]["level"],
+            "disposition": body["disposition"]["path"],
+            "decided": False,
+            "decision_id": None,
+            "actor": None,
+            "decided_at": None,
+        }
+    return out
+
+
+def _decisions(session: Session, inspection_ids: Sequence[str]) -> dict[str, list[DecisionRow]]:
+    out: dict[str, list[DecisionRow]] = {i: [] for i in inspection_ids}
+    if not inspection_ids:
+        return out
+    q = select(DecisionRow).where(DecisionRow.inspection_id.in_(inspection_ids)).order_by(DecisionRow.seq)
+    for d in session.scalars(q):
+        out[d.inspection_id].append(d)
+    return out
+
+
+def get_inspection(session: Session, inspection_id: str) -> dict[str, Any] | None:
+    row = session.scalar(select(InspectionRow).where(InspectionRow.id == inspection_id))
+    if row is None:
+        return None
+    return compose(json.loads(row.body), _decisions(session, [row.id])[row.id])
+
+
+def get_image(session: Session, inspection_id: str, n: int) -> ImageRow | None:
+    return session.scalar(select(ImageRow).where(ImageRow.inspection_id == inspection_id, ImageRow.n == n))
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"s": seq}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position in a cursor; ValueError for anything this API did not hand out."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        seq = json.loads(raw)["s"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ValueError("cursor is not one this API handed out") from exc
+    if not isinstance(seq, int) or seq < 0:
+        raise ValueError("cursor is not one this API handed out")
+    return seq
+
+
+def list_inspections(
+    session: Session,
+    *,
+    rma: str | None = None,
+    sku: str | None = None,
+    since: datetime | None = None,
+    grade: str | None = None,
+    disposition: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; returns one page and the cursor of the next page (None on the last one)."""
+    q = select(InspectionRow).order_by(InspectionRow.seq.desc()).limit(limit + 1)
+    if rma is not None:
+        q = q.where(InspectionRow.rma == rma)
+    if sku is not None:
+        q = q.where(InspectionRow.sku == sku)
+    if since is not None:
+        q = q.where(InspectionRow.created_at >= since)
+    if grade is not None:
+        q = q.where(InspectionRow.grade == grade)
+    if disposition is not None:
+        q = q.where(InspectionRow.disposition == disposition)
+    if cursor is not None:
+        q = q.where(InspectionRow.seq < decode_cursor(cursor))
+    rows = list(session.scalars(q))
+    page, more = rows[:limit], len(rows) > limit
+    decisions = _decisions(session, [r.id for r in page])
+    items = [compose(json.loads(r.body), decisions[r.id]) for r in page]
+    return items, (encode_cursor(page[-1].seq) if more and page else None)
+
+
+def add_decision(
+    session: Session,
+    inspection_id: str,
+    *,
+    action: str,
+    grade: str,
+    disposition: str,
+    reason_code: str | None,
+    note: str | None,
+    actor: str,
+    key_id: str | None,
+    source: str,
+) -> DecisionRow:
+    row = DecisionRow(
+        id=new_id(),
+        inspection_id=inspection_id,
+        created_at=utcnow(),
+        action=action,
+        grade=grade,
+        disposition=disposition,
+        reason_code=reason_code,
+        note=note,
+        actor=actor,
+        key_id=key_id,
+        source=source,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def inspection_body(session: Session, inspection_id: str) -> dict[str, Any] | None:
+    """The stored recommendation alone (no decisions)."""
+    raw = session.scalar(select(InspectionRow.body).where(InspectionRow.id == inspection_id))
+    return json.loads(raw) if raw is not None else None
+
+
+# ------------------------------------------------------------------ policies
+
+
+def save_policy(session: Session, version: str, body: dict[str, Any], created_by: str | None) -> PolicyRow:
+    row = PolicyRow(version=version, body=json.dumps(body), created_at=utcnow(), created_by=created_by)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def latest_policy(session: Session) -> PolicyRow | None:
+    return session.scalar(select(PolicyRow).order_by(PolicyRow.seq.desc()).limit(1))

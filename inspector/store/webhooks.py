@@ -1,0 +1,319 @@
+"""Webhook endpoints, the transactional outbox and Standard Webhooks signing.
+
+An event row and one delivery row per subscribed endpoint are added in the same
+transaction as the change they announce, so an event is never lost and never
+announces something that did not commit. Delivery is at least once: receivers
+deduplicate on ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from inspector.store.models import DeliveryRow, OutboxRow, WebhookEndpointRow
+from inspector.types import utcnow
+
+EVENT_TYPES: tuple[str, ...] = ("inspection.completed", "inspection.decided")
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
+
+
+# ------------------------------------------------------------------ signing
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def secret_bytes(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret (Standard Webhooks)."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError(f"a webhook secret starts with {SECRET_PREFIX!r}")
+    try:
+        raw = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("a webhook secret is 'whsec_' followed by base64") from exc
+    if not 24 <= len(raw) <= 64:
+        raise ValueError("a webhook secret holds 24 to 64 random bytes")
+    return raw
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``."""
+    mac = hmac.new(secret_bytes(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def signed_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id, timestamp, body),
+    }
+
+
+def verify(
+    secret: str, headers: dict[str, str], body: bytes, *, tolerance_s: int = 300, now: int | None = None
+) -> bool:
+    """Check a delivery as a receiver would (used by tests and by receivers written in Python)."""
+    import time
+
+    try:
+        msg_id = headers["webhook-id"]
+        ts = int(headers["webhook-timestamp"])
+        sigs = headers["webhook-signature"].split()
+    except (KeyError, ValueError):
+        return False
+    if abs((now if now is not None else int(time.time())) - ts) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, ts, body)
+    return any(hmac.compare_digest(expected, s) for s in sigs)
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    url: str
+    events: tuple[str, ...]
+    description: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+    @classmethod
+    def of(cls, row: WebhookEndpointRow) -> Endpoint:
+        return cls(
+            id=row.id,
+            url=row.url,
+            events=tuple(json.loads(row.events)),
+            description=row.description,
+            created_at=row.created_at,
+            disabled_at=row.disabled_at,
+        )
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a webhook URL is an absolute http or https URL")
+    if parts.username or parts.password:
+        raise ValueError("a webhook URL must not carry credentials; use the signing secret")
+    return url
+
+
+def add_endpoint(
+    session: Session, url: str, events: Sequence[str], *, secret: str | None = None, description: str = ""
+) -> tuple[Endpoint, str]:
+    """Register a receiver; returns it and its signing secret (generated when not given)."""
+    check_url(url)
+    unknown = set(events) - set(EVENT_TYPES)
+    if unknown or not events:
+        raise ValueError(f"events must be some of {', '.join(EVENT_TYPES)}")
+    secret = secret or new_secret()
+    secret_bytes(secret)
+    row = WebhookEndpointRow(
+        id="wh_" + secrets.token_hex(8),
+        url=url,
+        secret=secret,
+        events=json.dumps(sorted(set(events))),
+        description=description,
+        created_at=utcnow(),
+        disabled_at=None,
+    )
+    session.add(row)
+    session.flush()
+    return Endpoint.of(row), secret
+
+
+def list_endpoints(session: Session, *, include_disabled: bool = False) -> list[Endpoint]:
+    q = select(WebhookEndpointRow).order_by(WebhookEndpointRow.created_at, WebhookEndpointRow.id)
+    if not include_disabled:
+        q = q.where(WebhookEndpointRow.disabled_at.is_(None))
+    return [Endpoint.of(r) for r in session.scalars(q)]
+
+
+def disable_endpoint(session: Session, endpoint_id: str) -> bool:
+    """Stop delivering to an endpoint; its history stays. False when there is no such live endpoint."""
+    row = session.get(WebhookEndpointRow, endpoint_id)
+    if row is None or row.disabled_at is not None:
+        return False
+    row.disabled_at = utcnow()
+    session.execute(
+        update(DeliveryRow)
+        .where(DeliveryRow.endpoint_id == endpoint_id, DeliveryRow.status == "pending")
+        .values(status="cancelled", leased_until=None)
+    )
+    return True
+
+
+def delivery_counts(session: Session, endpoint_id: str) -> dict[str, int]:
+    rows = session.execute(
+        select(DeliveryRow.status, func.count())
+        .where(DeliveryRow.endpoint_id == endpoint_id)
+        .group_by(DeliveryRow.status)
+    )
+    return {str(status): int(n) for status, n in rows}
+
+
+def deliveries(session: Session, endpoint_id: str, limit: int = 50) -> list[DeliveryRow]:
+    q = select(DeliveryRow).where(DeliveryRow.endpoint_id == endpoint_id).order_by(DeliveryRow.id.desc()).limit(limit)
+    return list(session.scalars(q))
+
+
+# ------------------------------------------------------------------- outbox
+
+
+def add_event(session: Session, event_type: str, data: dict[str, Any]) -> str | None:
+    """Queue ``event_type`` for every live endpoint subscribed to it, inside the caller's transaction.
+
+    Returns the event id, or None when nobody is subscribed (nothing is written).
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    endpoints = [e for e in list_endpoints(session) if event_type in e.events]
+    if not endpoints:
+        return None
+    now = utcnow()
+    msg_id = "msg_" + secrets.token_hex(16)
+    body = json.dumps(
+        {"type": event_type, "timestamp": now.isoformat().replace("+00:00", "Z"), "data": data},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    session.add(OutboxRow(id=msg_id, type=event_type, body=body, created_at=now))
+    session.flush()
+    for e in endpoints:
+        session.add(
+            DeliveryRow(
+                event_id=msg_id,
+                endpoint_id=e.id,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                leased_until=None,
+                last_status=None,
+                last_error=None,
+                delivered_at=None,
+            )
+        )
+    return msg_id
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One leased delivery: what to send where."""
+
+    delivery_id: int
+    event_id: str
+    body: bytes
+    url: str
+    secret: str
+    attempts: int
+
+
+def any_due(session: Session) -> bool:
+    """Whether some delivery could be leased now (a cheap read before taking the write lock)."""
+    now = utcnow()
+    q = (
+        select(DeliveryRow.id)
+        .where(
+            DeliveryRow.status == "pending",
+            DeliveryRow.next_attempt_at <= now,
+            or_(DeliveryRow.leased_until.is_(None), DeliveryRow.leased_until < now),
+        )
+        .limit(1)
+    )
+    return session.scalar(q) is not None
+
+
+def lease_due(session: Session, *, limit: int, lease: timedelta) -> list[Job]:
+    """Lease due deliveries so that no other worker takes them until the lease ends.
+
+    Each lease is a conditional UPDATE checked by its row count, which is safe
+    with several workers on SQLite and PostgreSQL alike.
+    """
+    now = utcnow()
+    q = (
+        select(DeliveryRow, OutboxRow, WebhookEndpointRow)
+        .join(OutboxRow, OutboxRow.id == DeliveryRow.event_id)
+        .join(WebhookEndpointRow, WebhookEndpointRow.id == DeliveryRow.endpoint_id)
+        .where(
+            DeliveryRow.status == "pending",
+            DeliveryRow.next_attempt_at <= now,
+            or_(DeliveryRow.leased_until.is_(None), DeliveryRow.leased_until < now),
+            WebhookEndpointRow.disabled_at.is_(None),
+        )
+        .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+        .limit(limit)
+    )
+    jobs: list[Job] = []
+    for d, ev, ep in session.execute(q).all():
+        res = session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.id == d.id,
+                DeliveryRow.status == "pending",
+                or_(DeliveryRow.leased_until.is_(None), DeliveryRow.leased_until < now),
+            )
+            .values(leased_until=now + lease)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(res, "rowcount", 0) == 1:
+            jobs.append(Job(d.id, ev.id, ev.body.encode("utf-8"), ep.url, ep.secret, d.attempts))
+    return jobs
+
+
+def record_attempt(
+    session: Session,
+    delivery_id: int,
+    *,
+    ok: bool,
+    status: int | None,
+    error: str | None,
+    next_delay: timedelta | None,
+    max_attempts: int,
+) -> str:
+    """Store the outcome of one attempt; returns the delivery's new status."""
+    row = session.get(DeliveryRow, delivery_id)
+    if row is None:
+        return "missing"
+    now = utcnow()
+    row.attempts += 1
+    row.last_status = status
+    row.last_error = error[:2000] if error else None
+    row.leased_until = None
+    if row.status != "pending":  # cancelled while in flight
+        return row.status
+    if ok:
+        row.status = "delivered"
+        row.delivered_at = now
+    elif row.attempts >= max_attempts or next_delay is None:
+        row.status = "dead"
+    else:
+        row.next_attempt_at = now + next_delay
+    return row.status
+
+
+def release_leases(session: Session, delivery_ids: Sequence[int]) -> None:
+    """Give leased deliveries back (a worker stopping mid-flight); they are due again at once."""
+    if delivery_ids:
+        session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id.in_(list(delivery_ids)), DeliveryRow.status == "pending")
+            .values(leased_until=None)
+        )

@@ -1,0 +1,1 @@
+"""Training, evaluation, registration and export of the station's detection models."""

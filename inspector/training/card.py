@@ -1,0 +1,279 @@
+"""The model card: Markdown rendered from a version's ``meta.json`` and nothing else.
+
+Every figure in the card comes from the stored metrics through the same formatting
+functions the command line prints with, so the card says exactly what the evaluation
+printed. The card is re-rendered whenever the version's meta changes (evaluation, export).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+PR_CURVE = "pr_curve.png"
+CONFUSION = "confusion_matrix.png"
+TRAINING_CURVES = "training_curves.png"
+
+
+def f4(x: Any) -> str:
+    """Metrics are shown with four decimals everywhere (card and terminal alike)."""
+    return "n/a" if x is None else f"{float(x):.4f}"
+
+
+def ms(x: Any) -> str:
+    return "n/a" if x is None else f"{float(x):.1f} ms"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def target_verdict(target: Mapping[str, Any] | None, evaluation: Mapping[str, Any] | None) -> str | None:
+    if not target or not evaluation:
+        return None
+    metric, need = str(target["metric"]), float(target["min"])
+    got = evaluation.get(metric)
+    if got is None:
+        return None
+    label = {"map50": "mAP50", "map50_95": "mAP50-95"}.get(metric, metric)
+    verdict = "met" if float(got) >= need else "NOT met"
+    return f"{label} >= {need:.2f} on {target.get('measured_on', 'the test split')}: **{verdict}** ({label} {f4(got)})"
+
+
+def render_evaluation(ev: Mapping[str, Any]) -> str:
+    """One evaluation as Markdown: headline metrics, per-class AP, confusion matrix, latency."""
+    ds = ev.get("dataset", {})
+    conf = ev.get("operating_confidence")
+    lines = [
+        f"Dataset `{ds.get('name', '?')}` (sha256 `{str(ds.get('sha256', ''))[:16]}`), split `{ev.get('split')}`: "
+        f"{ev.get('images')} images, {ev.get('instances')} boxes; input {ev.get('imgsz')} px, "
+        f"NMS IoU {ev.get('nms_iou')}, operating confidence {conf}.",
+        "",
+    ]
+    lat = ev.get("latency_ms") or {}
+    rows: list[list[Any]] = [
+        ["mAP50", f4(ev.get("map50"))],
+        ["mAP50-95", f4(ev.get("map50_95"))],
+        [f"precision at confidence {conf}", f4(ev.get("precision"))],
+        [f"recall at confidence {conf}", f4(ev.get("recall"))],
+    ]
+    if lat:
+        rows.append(
+            [
+                f"latency per image (one image at a time, {lat.get('threads')} threads, {lat.get('images')} images)",
+                f"median {ms(lat.get('median'))}, p95 {ms(lat.get('p95'))}",
+            ]
+        )
+    speed = ev.get("speed_ms_per_image") or {}
+    if speed:
+        rows.append(
+            [
+                "validator speed per image (batched)",
+                f"preprocess {ms(speed.get('preprocess'))}, inference {ms(speed.get('inference'))}, "
+                f"postprocess {ms(speed.get('postprocess'))}",
+            ]
+        )
+    lines += _table(["metric", "value"], rows)
+    per_class = ev.get("per_class") or {}
+    if per_class:
+        lines += ["", "Per class (precision and recall at the operating confidence):", ""]
+        lines += _table(
+            ["class", "images", "boxes", "AP50", "AP50-95", "precision", "recall"],
+            [
+                [
+                    name,
+                    c.get("images"),
+                    c.get("instances"),
+                    f4(c.get("ap50")),
+                    f4(c.get("ap50_95")),
+                    f4(c.get("precision")),
+                    f4(c.get("recall")),
+                ]
+                for name, c in per_class.items()
+            ],
+        )
+    cm = ev.get("confusion_matrix") or {}
+    labels, matrix = cm.get("labels") or [], cm.get("matrix") or []
+    if labels and matrix:
+        keep = [
+            i
+            for i in range(len(labels))
+            if any(matrix[i][j] for j in range(len(labels))) or any(matrix[j][i] for j in range(len(labels)))
+        ]
+        lines += [
+            "",
+            f"Confusion matrix at confidence {conf} (rows predicted, columns true; classes with no counts left out):",
+            "",
+        ]
+        lines += _table(
+            ["predicted \\ true", *(labels[j] for j in keep)],
+            [[labels[i], *(matrix[i][j] for j in keep)] for i in keep],
+        )
+    return "\n".join(lines)
+
+
+def render_parity(fmt: str, exp: Mapping[str, Any]) -> str:
+    p = exp.get("parity") or {}
+    return (
+        f"{fmt}: `{exp.get('file')}` ({exp.get('bytes', 0) / 1e6:.1f} MB). Parity with PyTorch on "
+        f"{p.get('images')} images at confidence {p.get('confidence')}: largest confidence difference "
+        f"{p.get('max_confidence_diff', float('nan')):.2e}, matched-box IoU mean {f4(p.get('mean_iou'))} "
+        f"(min {f4(p.get('min_iou'))}), {p.get('matched')} boxes matched, {p.get('unmatched_reference')} only in "
+        f"PyTorch, {p.get('unmatched_export')} only in {fmt}"
+        + (
+            f"; raw head outputs: largest class-score difference {p['raw_max_diff']['scores']:.2e}, "
+            f"largest box difference {p['raw_max_diff']['boxes_px']:.2e} px"
+            if isinstance(p.get("raw_max_diff"), dict)
+            else ""
+        )
+        + f". Verdict: **{'pass' if p.get('ok') else 'FAIL'}**."
+    )
+
+
+def render_card(meta: Mapping[str, Any]) -> str:
+    """The whole card for one version."""
+    version = meta.get("version", "?")
+    recipe = meta.get("recipe") or {}
+    training = meta.get("training") or {}
+    dataset = meta.get("dataset") or {}
+    evals: Mapping[str, Any] = meta.get("evaluations") or {}
+    primary_key = meta.get("primary_evaluation")
+    primary = evals.get(primary_key) if isinstance(primary_key, str) else None
+    names = meta.get("class_names") or dataset.get("names") or []
+    git = meta.get("git") or {}
+    hw = meta.get("hardware") or {}
+    sw = meta.get("software") or {}
+
+    lines = [f"# Model card: {version}", ""]
+    if recipe.get("description"):
+        lines += [str(recipe["description"]).strip(), ""]
+    lines += [f"Detects {len(names)} classes: {', '.join(names)}.", ""]
+    verdict = target_verdict(meta.get("target"), primary)
+    if verdict:
+        lines += [f"Target: {verdict}.", ""]
+    elif meta.get("target"):
+        lines += ["Target: not evaluated yet.", ""]
+
+    lines += ["## Summary", ""]
+    summary = [
+        ["version", version],
+        ["created", meta.get("created_at")],
+        ["recipe", f"{recipe.get('name')} (`recipe.yaml`)"],
+        ["architecture", f"{recipe.get('model')} at {meta.get('imgsz')} px"],
+        ["started from", meta.get("init", "scratch")],
+        ["weights", f"`weights.pt`, {int(meta.get('weights_bytes', 0)) / 1e6:.1f} MB"],
+        ["weights sha256", f"`{meta.get('weights_sha256')}`"],
+    ]
+    if primary:
+        summary += [
+            ["mAP50 (primary evaluation)", f4(primary.get("map50"))],
+            ["mAP50-95 (primary evaluation)", f4(primary.get("map50_95"))],
+        ]
+    lines += _table(["", ""], summary)
+
+    lines += ["", "## Training data", ""]
+    lines += [
+        f"Dataset `{dataset.get('name')}` from `{dataset.get('data_yaml')}`, content sha256 `{dataset.get('sha256')}` "
+        "(every image and label file of every split).",
+        "",
+    ]
+    splits = dataset.get("splits") or {}
+    if splits:
+        lines += _table(
+            ["split", "images", "boxes", "images without boxes", "sha256"],
+            [
+                [s, v.get("images"), v.get("boxes"), v.get("images_without_boxes"), f"`{str(v.get('sha256'))[:16]}`"]
+                for s, v in splits.items()
+            ],
+        )
+
+    lines += ["", "## Training", ""]
+    budget = training.get("time_budget_min")
+    rows = [
+        [
+            "training time",
+            f"{float(training.get('seconds', 0)) / 60:.1f} min" + (f" (budget {budget} min)" if budget else ""),
+        ],
+        ["epochs", f"{training.get('epochs_run')} run of {training.get('epochs_planned')} planned"],
+        ["batch, seed", f"{recipe.get('batch')}, {recipe.get('seed')}"],
+        [
+            "hardware",
+            f"{hw.get('cpu')}, {hw.get('usable_cores')} cores, {hw.get('threads')} threads, {hw.get('ram_gb')} GB RAM",
+        ],
+        ["software", ", ".join(f"{k} {v}" for k, v in sw.items())],
+        ["git commit", f"`{git.get('commit')}`" + (" (uncommitted changes)" if git.get("dirty") else "")],
+    ]
+    val = training.get("final_val") or {}
+    if val:
+        rows.append(
+            [
+                "validation split at the end of training",
+                f"mAP50 {f4(val.get('map50'))}, mAP50-95 {f4(val.get('map50_95'))}",
+            ]
+        )
+    lines += _table(["", ""], rows)
+    aids = meta.get("small_data") or []
+    if aids:
+        lines += ["", "Data aids used: " + "; ".join(aids) + "."]
+    source = meta.get("source_dataset") or {}
+    if source:
+        lines += [
+            "",
+            f"Derived from dataset `{source.get('name')}` (`{source.get('data_yaml')}`, "
+            f"sha256 `{source.get('sha256')}`).",
+        ]
+    if meta.get("figures", {}).get("training_curves"):
+        lines += ["", f"![training curves]({TRAINING_CURVES})"]
+
+    if primary:
+        lines += ["", f"## Evaluation: {primary_key}", "", render_evaluation(primary)]
+        figs = meta.get("figures", {})
+        if figs.get("pr_curve"):
+            lines += ["", f"![precision-recall curve]({PR_CURVE})"]
+        if figs.get("confusion_matrix"):
+            lines += ["", f"![confusion matrix]({CONFUSION})"]
+    else:
+        lines += [
+            "",
+            "## Evaluation",
+            "",
+            "Not evaluated yet: run `inspector evaluate --model VERSION --data DATASET`.",
+        ]
+    others = {k: v for k, v in evals.items() if k != primary_key}
+    if others:
+        lines += ["", "### Other evaluations", ""]
+        lines += _table(
+            ["evaluation", "evaluated", "mAP50", "mAP50-95", "precision", "recall"],
+            [
+                [
+                    k,
+                    v.get("evaluated_at"),
+                    f4(v.get("map50")),
+                    f4(v.get("map50_95")),
+                    f4(v.get("precision")),
+                    f4(v.get("recall")),
+                ]
+                for k, v in others.items()
+            ],
+        )
+
+    exports: Mapping[str, Any] = meta.get("exports") or {}
+    if exports:
+        lines += ["", "## Exports", ""]
+        for fmt, exp in exports.items():
+            lines += [f"- {render_parity(fmt, exp)}"]
+
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- The figures hold for the data named above. A different camera, lighting or product mix needs "
+        "its own evaluation before this model is trusted there.",
+        "- Precision and recall depend on the operating confidence; the station's detector threshold "
+        "should match the one stated here.",
+    ]
+    if meta.get("notes"):
+        lines += [f"- {n}" for n in meta["notes"]]
+    return "\n".join(lines) + "\n"

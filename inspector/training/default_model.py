@@ -1,0 +1,118 @@
+"""``make model``: the model the station ships with, from nothing to promoted.
+
+Renders a synthetic training set (one seed) and a test set (another seed), trains the
+``bench-det`` recipe within its time budget, evaluates on the other-seed test set,
+exports ONNX with a parity check, and promotes the result. A model that misses its
+target is still registered (the card says so) but is not promoted unless asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from inspector import registry
+from inspector.paths import REPO_ROOT, datasets_dir
+from inspector.training.card import target_verdict
+from inspector.training.dataset import read_data_yaml
+from inspector.training.script import cli_main
+
+MAX_FILE_BYTES = 15_000_000
+
+
+def synth_dataset(out_dir: Path, n_images: int, seed: int, *, val: float, test: float) -> Path:
+    """Render a dataset once; an existing one with the same image count is reused."""
+    data_yaml = out_dir / "data.yaml"
+    if data_yaml.is_file():
+        spec = read_data_yaml(data_yaml)
+        if sum(len(v) for v in spec.splits.values()) == n_images:
+            print(f"reusing {data_yaml} ({n_images} images)", file=sys.stderr, flush=True)
+            return data_yaml
+    from inspector.data.synth import generate
+
+    t0 = time.perf_counter()
+    print(f"rendering {n_images} images (seed {seed}) into {out_dir}...", file=sys.stderr, flush=True)
+    path = Path(generate(out_dir, n_images, seed, val=val, test=test))
+    print(f"rendered in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr, flush=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m inspector.training.default_model", description=__doc__)
+    ap.add_argument("--train-images", type=int, default=3200, help="training + validation images (seed --seed)")
+    ap.add_argument("--test-images", type=int, default=600, help="test images (seed --test-seed)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--test-seed", type=int, default=2)
+    ap.add_argument("--val", type=float, default=0.08, help="share of the training render kept for validation")
+    ap.add_argument("--minutes", type=float, default=None, help="training budget (default: the recipe's)")
+    ap.add_argument("--recipe", type=Path, default=REPO_ROOT / "models" / "recipes" / "bench-det.yaml")
+    ap.add_argument("--datasets", type=Path, default=datasets_dir() / "synth")
+    ap.add_argument("--models-dir", type=Path, default=None)
+    ap.add_argument("--name", default=None, help="version name (default bench-det-YYYYMMDD-HHMM)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--promote", choices=("if-target-met", "always", "never"), default="if-target-met")
+    args = ap.parse_args(argv)
+    if args.train_images < 3000:
+        print(
+            f"note: {args.train_images} training images, fewer than the 3,000 the shipped model needs", file=sys.stderr
+        )
+
+    from inspector.training.evaluate import evaluate_version, evaluation_text
+    from inspector.training.export import export_text, export_version
+    from inspector.training.progress import ProgressReporter
+    from inspector.training.recipe import load_recipe
+    from inspector.training.run import train_version
+
+    t_start = time.perf_counter()
+    train_data = synth_dataset(
+        args.datasets / f"bench-s{args.seed}-{args.train_images}", args.train_images, args.seed, val=args.val, test=0.0
+    )
+    test_data = synth_dataset(
+        args.datasets / f"bench-s{args.test_seed}-{args.test_images}-test",
+        args.test_images,
+        args.test_seed,
+        val=0.0,
+        test=0.99,  # the generator keeps a training share; ~1% of this render goes unused
+    )
+    recipe = load_recipe(args.recipe).with_overrides(time_budget_min=args.minutes)
+    with ProgressReporter(label=recipe.name) as reporter:
+        outcome = train_version(
+            train_data,
+            recipe,
+            root=args.models_dir,
+            version=args.name,
+            threads=args.threads,
+            report=reporter,
+            notes=[f"test set rendered with seed {args.test_seed}, training set with seed {args.seed}"],
+        )
+    version = outcome.version
+    print(f"registered {version}; evaluating on {test_data}", file=sys.stderr, flush=True)
+    ev = evaluate_version(version, test_data, split="test", root=args.models_dir, threads=args.threads)
+    key = f"{ev['dataset']['name']}-test"
+    print(evaluation_text(version, key, ev), flush=True)
+    record = export_version(version, "onnx", root=args.models_dir, threads=args.threads)
+    print(export_text("onnx", record), flush=True)
+
+    root = registry.root_dir(args.models_dir)
+    too_big = [p for p in (root / version).rglob("*") if p.is_file() and p.stat().st_size >= MAX_FILE_BYTES]
+    for p in too_big:
+        print(
+            f"warning: {p} is {p.stat().st_size / 1e6:.1f} MB (the limit for shipped files is 15 MB)", file=sys.stderr
+        )
+    meta = registry.load_meta(version, root)
+    verdict = target_verdict(meta.get("target"), ev)
+    met = verdict is None or "**met**" in verdict
+    print(f"target: {verdict}" if verdict else "no target in the recipe", flush=True)
+    if args.promote == "always" or (args.promote == "if-target-met" and met):
+        rec = registry.promote(version, by="make model", root=root)
+        print(f"promoted {version} (previous: {rec['previous'] or 'none'})", flush=True)
+    else:
+        print(f"{version} not promoted (target missed); promote by hand with 'inspector models promote'", flush=True)
+    print(f"total {(time.perf_counter() - t_start) / 60:.1f} min", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    cli_main(main)

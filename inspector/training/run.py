@@ -1,0 +1,206 @@
+"""``inspector train``: one recipe + one dataset -> one new, complete registry version.
+
+The run itself happens in a work folder (``runs/train/<version>``); only the finished
+weights, the effective recipe, the provenance and the card enter the registry, in one
+atomic step, so a failed or interrupted run never leaves a half-made version behind.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspector import registry, runtime
+from inspector.detect.base import DetectorError
+from inspector.training.card import TRAINING_CURVES, render_card
+from inspector.training.dataset import fingerprint, read_data_yaml
+from inspector.training.provenance import git_state, hardware, software
+from inspector.training.recipe import Recipe
+
+DEFAULT_WORK_DIR = Path("runs")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOutcome:
+    version: str
+    path: Path
+    meta: dict[str, Any]
+    run_dir: Path
+
+
+def resolve_init(init: str, root: Path | None = None) -> tuple[Path | None, str]:
+    """Where training starts: ``(None, "scratch")`` or ``(weights, description)``.
+
+    ``active`` means the promoted version when there is one (a broken one is an error,
+    not a silent fall-back to scratch), else scratch.
+    """
+    if init == "scratch":
+        return None, "scratch"
+    if init == "active":
+        version = registry.active_version(root)
+        if version is None:
+            return None, "scratch (no active version to start from)"
+        return registry.check_version(version, root), f"version {version} (active)"
+    as_path = Path(init)
+    if as_path.suffix == ".pt" or as_path.is_file():
+        if not as_path.is_file():
+            raise DetectorError(f"initial weights not found: {as_path}")
+        return as_path, f"file {as_path}"
+    return registry.check_version(init, root), f"version {init}"
+
+
+def read_results_csv(run_dir: Path) -> list[dict[str, float]]:
+    """Ultralytics' per-epoch ``results.csv`` as dicts of floats (empty when it is missing)."""
+    path = run_dir / "results.csv"
+    if not path.is_file():
+        return []
+    rows: list[dict[str, float]] = []
+    with path.open(encoding="utf-8") as f:
+        for raw in csv.DictReader(f):
+            row: dict[str, float] = {}
+            for k, v in raw.items():
+                try:
+                    row[k.strip()] = float(v)
+                except (TypeError, ValueError):
+                    continue
+            rows.append(row)
+    return rows
+
+
+def _final_val(rows: list[dict[str, float]]) -> dict[str, Any]:
+    if not rows:
+        return {}
+    best = max(rows, key=lambda r: 0.1 * r.get("metrics/mAP50(B)", 0) + 0.9 * r.get("metrics/mAP50-95(B)", 0))
+    last = rows[-1]
+    return {
+        "map50": last.get("metrics/mAP50(B)"),
+        "map50_95": last.get("metrics/mAP50-95(B)"),
+        "best_epoch": int(best.get("epoch", 0)),
+        "best_map50": best.get("metrics/mAP50(B)"),
+        "best_map50_95": best.get("metrics/mAP50-95(B)"),
+    }
+
+
+def train_version(
+    data_yaml: Path,
+    recipe: Recipe,
+    *,
+    root: Path | None = None,
+    version: str | None = None,
+    work_dir: Path = DEFAULT_WORK_DIR,
+    threads: int | None = None,
+    report: Callable[[Any], None] | None = None,
+    notes: list[str] | None = None,
+) -> TrainOutcome:
+    """Train ``recipe`` on ``data_yaml`` and register the result as a new version."""
+    spec = read_data_yaml(data_yaml)
+    for split in ("train", "val"):
+        if not spec.splits.get(split):
+            raise ValueError(f"{data_yaml}: training needs a non-empty {split!r} split")
+    base = registry.root_dir(root)
+    name = registry.check_version_name(version) if version else registry.new_version_name(recipe.name, base)
+    if registry.version_dir(name, base).exists():
+        raise registry.RegistryError(f"model version {name!r} already exists in {base}")
+    init_weights, init_label = resolve_init(recipe.init, base)
+    n_threads = runtime.configure(threads)
+    source_fp = fingerprint(spec)
+    aids: list[str] = []
+    cache = recipe.train_args.get("cache")
+    if cache in ("ram", "disk", True):
+        aids.append(f"image caching ({'ram' if cache is True else cache}): each image decoded once per run")
+    if recipe.small_data.active():
+        from inspector.training.smalldata import SmallDataOptions, prepare
+
+        sd = recipe.small_data
+        derived, notes = prepare(
+            spec,
+            (work_dir / "data" / name).resolve(),
+            SmallDataOptions(
+                balance=sd.balance,
+                balance_threshold=sd.balance_threshold,
+                negatives=Path(sd.negatives) if sd.negatives else None,
+                tile=sd.tile,
+                tile_overlap=sd.tile_overlap,
+                subset=sd.subset,
+                seed=sd.subset_seed,
+            ),
+        )
+        aids += notes
+        spec = read_data_yaml(derived)
+    data_fp = fingerprint(spec) if recipe.small_data.active() else source_fp
+
+    train_args = dict(recipe.train_args)
+    if init_weights is not None:
+        train_args.update(recipe.fine_tune.train_args)
+        if recipe.fine_tune.freeze:
+            train_args["freeze"] = recipe.fine_tune.freeze
+    from inspector.detect import yolo
+
+    result = yolo.train(
+        init_weights if init_weights is not None else recipe.model,
+        spec.data_yaml,
+        out_dir=work_dir / "train",
+        name=name,
+        epochs=recipe.epochs,
+        imgsz=recipe.imgsz,
+        batch=recipe.batch,
+        seed=recipe.seed,
+        threads=n_threads,
+        time_hours=recipe.time_budget_min / 60 if recipe.time_budget_min else None,
+        progress=report,
+        **train_args,
+    )
+    rows = read_results_csv(result.run_dir)
+    meta: dict[str, Any] = {
+        "version": name,
+        "created_at": registry.now_iso(),
+        "recipe": recipe.model_dump(exclude_none=True),
+        "init": init_label,
+        "class_names": list(spec.names),
+        "imgsz": recipe.imgsz,
+        "operating_confidence": recipe.operating_confidence,
+        "target": recipe.target.model_dump() if recipe.target else None,
+        "dataset": data_fp,
+        "source_dataset": source_fp if recipe.small_data.active() else None,
+        "small_data": aids,
+        "training": {
+            "seconds": round(result.seconds, 1),
+            "epochs_run": len(rows) or result.epochs_run,
+            "epochs_planned": recipe.epochs,
+            "time_budget_min": recipe.time_budget_min,
+            "train_args": train_args,
+            "final_val": _final_val(rows),
+            "run_dir": str(result.run_dir),
+        },
+        "hardware": hardware(n_threads),
+        "software": software(),
+        "git": git_state(),
+        "evaluations": {},
+        "primary_evaluation": None,
+        "exports": {},
+        "figures": {},
+        "notes": list(notes or []),
+    }
+    files: dict[str, Path] = {}
+    curves = result.run_dir / "results.png"
+    if curves.is_file():
+        files[TRAINING_CURVES] = curves
+        meta["figures"]["training_curves"] = TRAINING_CURVES
+    model_yaml = Path(recipe.model)
+    if model_yaml.is_file():
+        files["model.yaml"] = model_yaml
+    path = registry.register(
+        name,
+        weights=result.best,
+        meta=meta,
+        card=render_card({**meta, "weights_bytes": result.best.stat().st_size}),
+        recipe_text=recipe.to_yaml(),
+        files=files,
+        root=base,
+    )
+    final_meta = registry.load_meta(name, base)
+    registry.save_card(name, render_card(final_meta), base)
+    return TrainOutcome(version=name, path=path, meta=final_meta, run_dir=result.run_dir)

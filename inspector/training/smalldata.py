@@ -1,0 +1,176 @@
+"""Small-data aids: class-balanced sampling, defect-free negatives, tiling large images.
+
+Each aid derives a new dataset description (list files, and tile images when tiling)
+from an existing one without touching the original files, and returns a sentence
+for the model card saying what it did. Image caching, the fourth aid, is the
+ultralytics ``cache: ram`` setting of the recipe.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from inspector.training.dataset import IMAGE_SUFFIXES, DatasetSpec, label_path
+
+
+@dataclass(frozen=True, slots=True)
+class SmallDataOptions:
+    balance: bool = False  # repeat images holding rare classes (repeat-factor sampling)
+    balance_threshold: float = 0.5  # classes in fewer than this share of images get repeated
+    negatives: Path | None = None  # folder of defect-free images added with empty labels
+    tile: int | None = None  # cut images larger than 1.5 x tile into overlapping tile x tile patches
+    tile_overlap: float = 0.2
+    subset: int | None = None  # keep this many training images (seeded), for small-data studies
+    seed: int = 0
+    splits_to_tile: tuple[str, ...] = field(default=("train", "val", "test"))
+
+
+def read_labels(image: Path) -> list[tuple[int, float, float, float, float]]:
+    """YOLO rows (class, cx, cy, w, h normalised) of an image; none when it has no label file."""
+    lbl = label_path(image)
+    if not lbl.is_file():
+        return []
+    rows = []
+    for line in lbl.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 5:
+            rows.append((int(float(parts[0])), *(float(p) for p in parts[1:5])))
+    return rows  # type: ignore[return-value]
+
+
+def repeat_factors(images: list[Path], threshold: float) -> list[int]:
+    """LVIS-style repeat-factor sampling: r = max over the image's classes of sqrt(t / f_c), at least 1.
+
+    ``f_c`` is the share of training images holding class c; images of rare classes are
+    listed several times, so every epoch shows them more often.
+    """
+    per_image = [{r[0] for r in read_labels(p)} for p in images]
+    counts = Counter(c for classes in per_image for c in classes)
+    n = max(1, len(images))
+    out = []
+    for classes in per_image:
+        r = max((math.sqrt(threshold / (counts[c] / n)) for c in classes), default=1.0)
+        out.append(max(1, round(r)))
+    return out
+
+
+def _tile_grid(length: int, tile: int, overlap: float) -> list[int]:
+    if length <= tile:
+        return [0]
+    step = max(1, int(tile * (1 - overlap)))
+    starts = list(range(0, length - tile + 1, step))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+def tile_image(image: Path, out_images: Path, tile: int, overlap: float, min_visible: float = 0.4) -> list[Path]:
+    """Cut one large image into overlapping patches with their clipped labels; returns the patch paths.
+
+    A box is kept in a patch when at least ``min_visible`` of its area lies inside it.
+    """
+    img = cv2.imread(str(image))
+    if img is None:
+        raise ValueError(f"cannot read image {image}")
+    h, w = img.shape[:2]
+    rows = read_labels(image)
+    boxes = np.array(
+        [[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h] for _, cx, cy, bw, bh in rows]
+    )
+    out: list[Path] = []
+    out_labels = Path(str(out_images).replace("/images/", "/labels/"))
+    out_images.mkdir(parents=True, exist_ok=True)
+    out_labels.mkdir(parents=True, exist_ok=True)
+    for y0 in _tile_grid(h, tile, overlap):
+        for x0 in _tile_grid(w, tile, overlap):
+            x1, y1 = min(w, x0 + tile), min(h, y0 + tile)
+            tw, th = x1 - x0, y1 - y0
+            lines = []
+            for (cls, *_), b in zip(rows, boxes, strict=True):
+                cx0, cy0 = max(b[0], x0), max(b[1], y0)
+                cx1, cy1 = min(b[2], x1), min(b[3], y1)
+                inter = max(0.0, cx1 - cx0) * max(0.0, cy1 - cy0)
+                area = max(1e-9, (b[2] - b[0]) * (b[3] - b[1]))
+                if inter / area >= min_visible:
+                    lines.append(
+                        f"{cls} {((cx0 + cx1) / 2 - x0) / tw:.6f} {((cy0 + cy1) / 2 - y0) / th:.6f} "
+                        f"{(cx1 - cx0) / tw:.6f} {(cy1 - cy0) / th:.6f}"
+                    )
+            name = f"{image.stem}_{x0}_{y0}"
+            dst = out_images / f"{name}.jpg"
+            cv2.imwrite(str(dst), img[y0:y1, x0:x1])
+            (out_labels / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+            out.append(dst)
+    return out
+
+
+def _needs_tiling(image: Path, tile: int) -> bool:
+    img = cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    if img is None:
+        return False
+    return max(img.shape[:2]) * 8 > 1.5 * tile
+
+
+def prepare(spec: DatasetSpec, out_dir: Path, opts: SmallDataOptions) -> tuple[Path, list[str]]:
+    """Write a derived dataset description into ``out_dir``; returns it and the card sentences."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    splits: dict[str, list[Path]] = {k: list(v) for k, v in spec.splits.items()}
+    if opts.subset is not None:
+        train = splits.get("train", [])
+        if opts.subset > len(train):
+            raise ValueError(f"asked for {opts.subset} training images but the dataset has {len(train)}")
+        rng = np.random.default_rng(opts.seed)
+        keep = sorted(rng.choice(len(train), size=opts.subset, replace=False).tolist())
+        splits["train"] = [train[i] for i in keep]
+        notes.append(f"a seeded subset of {opts.subset} of the {len(train)} training images (seed {opts.seed})")
+    if opts.tile:
+        tiled_total = 0
+        for split in opts.splits_to_tile:
+            new: list[Path] = []
+            for img in splits.get(split, []):
+                if _needs_tiling(img, opts.tile):
+                    new += tile_image(img, out_dir / "tiles" / "images" / split, opts.tile, opts.tile_overlap)
+                    tiled_total += 1
+                else:
+                    new.append(img)
+            if split in splits:
+                splits[split] = new
+        if tiled_total:
+            notes.append(
+                f"tiling: {tiled_total} large images cut into {opts.tile} px patches "
+                f"({opts.tile_overlap:.0%} overlap); run the model on patches of the same size"
+            )
+    if opts.negatives:
+        negs = sorted(p for p in opts.negatives.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        with_labels = [p for p in negs if read_labels(p)]
+        if with_labels:
+            raise ValueError(f"negatives must be defect-free, but {with_labels[0]} has labels")
+        splits["train"] = splits.get("train", []) + negs
+        notes.append(f"{len(negs)} defect-free negative images (no boxes) added to training")
+    if opts.balance:
+        train = splits.get("train", [])
+        factors = repeat_factors(train, opts.balance_threshold)
+        splits["train"] = [p for p, r in zip(train, factors, strict=True) for _ in range(r)]
+        extra = sum(factors) - len(factors)
+        notes.append(
+            f"class-balanced sampling: images of rare classes repeated (repeat-factor, threshold "
+            f"{opts.balance_threshold}), {extra} extra samples per epoch"
+        )
+    # absolute, not resolved: a symlinked image must keep its own path, where its label is found
+    data: dict[str, object] = {"path": str(out_dir.absolute())}
+    for split, images in splits.items():
+        lst = out_dir / f"{split}.txt"
+        lst.write_text("".join(f"{p.absolute()}\n" for p in images), encoding="utf-8")
+        data[split] = str(lst.absolute())
+    data["names"] = dict(enumerate(spec.names))
+    out = out_dir / "data.yaml"
+    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return out, notes

@@ -1,0 +1,377 @@
+"""The operator page and the station endpoints, mounted on the API's FastAPI app.
+
+``mount(app, settings)`` serves the page shell at ``/`` and its assets under
+``/static`` (no build step, nothing fetched from the internet), the live view
+as MJPEG, the station status as a long poll, and the operator's controls
+(manual capture, RMA/LPN entry, empty-bench reference). It also appends a
+lifespan factory to ``app.state.background`` that starts the cameras and the
+trigger once the API's store and pipeline are up, and stops them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from inspector.config import Settings
+from inspector.items import ItemInfo
+from inspector.types import Frame
+from station.labels import LabelReader
+from station.runtime import StationRuntime, Submit
+from station.sources import FrameSource, open_source
+from station.trigger import TriggerConfig
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+BOUNDARY = "frame"
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_sources(settings: Settings) -> tuple[list[FrameSource], list[str]]:
+    """One source per configured spec, camera ids cam0, cam1, ..."""
+    cam = settings.camera
+    sources: list[FrameSource] = []
+    specs: list[str] = []
+    for i, spec in enumerate(cam.sources):
+        sources.append(open_source(spec, f"cam{i}", fps=cam.fps, width=cam.width, height=cam.height, seed=cam.seed + i))
+        specs.append(_redact(spec))
+    return sources, specs
+
+
+def _redact(spec: str) -> str:
+    """Camera URLs may carry a password; the page never shows it."""
+    if "://" in spec and "@" in spec.split("://", 1)[1]:
+        scheme, rest = spec.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return spec
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    submit: Submit | None,
+    loop: asyncio.AbstractEventLoop | None = None,
+    model_ready: Callable[[], bool | None] | None = None,
+    sources: list[FrameSource] | None = None,
+) -> StationRuntime:
+    st = settings.station
+    specs: list[str] | None = None
+    if sources is None:
+        sources, specs = build_sources(settings)
+    reader = LabelReader(rma_pattern=st.rma_pattern, lpn_pattern=st.lpn_pattern) if st.read_labels else None
+    return StationRuntime(
+        sources,
+        specs=specs,
+        submit=submit,
+        loop=loop,
+        fps=settings.camera.fps,
+        trigger=TriggerConfig(
+            still_frames=st.still_frames,
+            empty_frames=st.empty_frames,
+            pixel_threshold=st.pixel_threshold,
+            occupied_fraction=st.occupied_fraction,
+            motion_fraction=st.motion_fraction,
+        ),
+        reference_dir=st.reference_dir or settings.storage.data_dir / "station",
+        label_reader=reader,
+        model_ready=model_ready,
+        station_id=settings.station_id,
+    )
+
+
+def _service_submit(app: FastAPI) -> Submit | None:
+    """Inspections go through the API's in-process service, like any other client's."""
+    service = getattr(app.state, "inspections", None)
+    if service is None:
+        return None
+
+    async def submit(frames: list[Frame], item: ItemInfo, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = await service.create(frames, item, idempotency_key=key, source="station")
+        return result
+
+    return submit
+
+
+def _model_ready_probe(app: FastAPI) -> Callable[[], bool | None]:
+    """Whether the API can run inspections now (its model is loaded)."""
+
+    def probe() -> bool | None:
+        state = app.state
+        for name in ("model_ready", "ready"):
+            value = getattr(state, name, None)
+            if callable(value):
+                return bool(value())
+            if isinstance(value, bool):
+                return value
+        service = getattr(state, "inspections", None)
+        for name in ("model_ready", "ready"):
+            value = getattr(service, name, None)
+            if callable(value):
+                return bool(value())
+            if isinstance(value, bool):
+                return value
+        pipeline = getattr(state, "pipeline", None)
+        return None if pipeline is None and service is None else pipeline is not None
+
+    return probe
+
+
+# ------------------------------------------------------------------------------ auth
+
+
+def _operator(request: Request) -> str:
+    """The operator controls need an operator (or admin) key, like the API's decision endpoint."""
+    settings: Settings = request.app.state.settings
+    if not settings.server.require_auth:
+        return "anonymous"
+    check = getattr(request.app.state, "authenticate", None)
+    key = request.headers.get("x-api-key", "")
+    if callable(check):
+        role = check(key)
+        if role is None:
+            raise HTTPException(401, "missing or unknown API key (send it as X-API-Key)")
+        if str(getattr(role, "value", role)) not in ("operator", "admin"):
+            raise HTTPException(403, "this needs an operator key")
+        return str(getattr(role, "value", role))
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        raise HTTPException(503, "keys cannot be checked: the store is not open")
+    from inspector.store.keys import lookup
+
+    if not key:
+        raise HTTPException(401, "missing API key (send it as X-API-Key)")
+    with store.db.read() as session:
+        info = lookup(session, key)
+    if info is None:
+        raise HTTPException(401, "unknown or revoked API key")
+    if info.role.value not in ("operator", "admin"):
+        raise HTTPException(403, "this needs an operator key")
+    return info.name
+
+
+Operator = Annotated[str, Depends(_operator)]
+
+
+def _runtime(request: Request) -> StationRuntime:
+    runtime = getattr(request.app.state, "station", None)
+    if runtime is None:
+        raise HTTPException(503, "the station is not running (cameras off or still starting)")
+    assert isinstance(runtime, StationRuntime)
+    return runtime
+
+
+Runtime = Annotated[StationRuntime, Depends(_runtime)]
+
+
+# --------------------------------------------------------------------------- lifespan
+
+
+class _Closing:
+    """Ends the live view and long polls when the server is asked to stop.
+
+    The server waits for open responses before it shuts the app down, and a
+    live view never ends by itself; so the stop signal is chained here.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.on_close: list[Callable[[], None]] = []
+        self._previous: dict[int, Any] = {}
+
+    def set(self) -> None:
+        """End the live views and wake the long polls now."""
+        self.event.set()
+        for callback in list(self.on_close):
+            with contextlib.suppress(Exception):
+                callback()
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            prev = signal.getsignal(sig)
+            self._previous[sig] = prev
+
+            def handler(signum: int, frame: Any, prev: Any = prev) -> None:
+                self.set()
+                if callable(prev):
+                    prev(signum, frame)
+
+            signal.signal(sig, handler)
+
+    def uninstall(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig, prev in self._previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, prev)
+        self._previous.clear()
+
+
+def _lifespan_factory(settings: Settings) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def station_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.station.enabled:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        sources = getattr(app.state, "station_sources", None)  # tests and embedders may provide their own
+        runtime = build_runtime(
+            settings,
+            submit=_service_submit(app),
+            loop=loop,
+            model_ready=_model_ready_probe(app),
+            sources=sources,
+        )
+        closing: _Closing = app.state.station_closing
+        closing.on_close.append(runtime.release_waiters)
+        closing.install()
+        app.state.station = runtime
+        runtime.start(loop)
+        log.info("station started with %d camera(s)", len(runtime.status()["cameras"]))
+        try:
+            yield
+        finally:
+            closing.set()
+            closing.uninstall()
+            closing.on_close.clear()
+            await asyncio.to_thread(runtime.stop)
+            app.state.station = None
+
+    return station_lifespan
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+def mount(app: FastAPI, settings: Settings) -> None:
+    """Register the operator page and the station endpoints; start the station with the app."""
+    app.state.station = None
+    app.state.station_closing = _Closing()
+    if not STATIC_DIR.is_dir():  # pragma: no cover - packaging error
+        raise RuntimeError(f"the operator page assets are missing: {STATIC_DIR}")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def operator_page() -> FileResponse:
+        """The operator page shell (static; it asks for the operator key itself)."""
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    router = APIRouter(prefix="/station", tags=["station"])
+
+    def closing() -> bool:
+        flag: _Closing = app.state.station_closing
+        return flag.event.is_set()
+
+    @router.get("/stream.mjpg", summary="Live view (MJPEG)")
+    async def stream(runtime: Runtime) -> StreamingResponse:
+        """The live view as multipart JPEG; an ``<img>`` shows it, so it needs no key."""
+
+        async def frames() -> AsyncIterator[bytes]:
+            last = -1
+            while not runtime.stopped and not closing():
+                seq, jpeg = runtime.latest_jpeg()
+                if jpeg is not None and seq != last:
+                    last = seq
+                    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                    yield head.encode("ascii") + jpeg + b"\r\n"
+                await asyncio.sleep(0.01)
+
+        return StreamingResponse(
+            frames(),
+            media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @router.get("/frame.jpg", summary="The newest live-view frame")
+    def frame(runtime: Runtime) -> Response:
+        _, jpeg = runtime.latest_jpeg()
+        if jpeg is None:
+            raise HTTPException(503, "no frame yet")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @router.get("/status", summary="Cameras, trigger, shift check, model; long poll with after=version")
+    async def status(
+        request: Request,
+        _op: Operator,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        wait: Annotated[float, Query(ge=0, le=30)] = 20.0,
+    ) -> dict[str, Any]:
+        runtime: StationRuntime | None = request.app.state.station
+        if runtime is None:
+            return {
+                "version": 0,
+                "running": False,
+                "camera_ready": False,
+                "model_ready": _model_ready_probe(request.app)(),
+                "message": "the station is off" if not settings.station.enabled else "the station is starting",
+            }
+        if after is not None and not closing():
+            await runtime.wait_for_change(after, min(wait, 25.0))
+        out = runtime.status()
+        out["running"] = not runtime.stopped
+        return out
+
+    @router.get("/captures/{n}.jpg", summary="View n of the last capture")
+    def capture_image(n: int, runtime: Runtime, _op: Operator) -> Response:
+        jpeg = runtime.capture_jpeg(n)
+        if jpeg is None:
+            raise HTTPException(404, f"no view {n} in the last capture")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @router.post("/capture", status_code=202, summary="Manual capture: inspect what is on the bench now")
+    def capture(runtime: Runtime, _op: Operator) -> dict[str, Any]:
+        if not runtime.camera_ready and not any(c["healthy"] for c in runtime.status()["cameras"]):
+            raise HTTPException(409, "no camera is delivering frames")
+        runtime.request_capture()
+        return {"accepted": True}
+
+    @router.post("/item", summary="RMA / LPN typed or scanned at the page, for the next capture")
+    def item(
+        runtime: Runtime,
+        _op: Operator,
+        body: Annotated[dict[str, Any], Body(examples=[{"rma": "RMA-2024-000123", "lpn": None}])],
+    ) -> dict[str, Any]:
+        values: dict[str, str | None] = {}
+        for key in ("rma", "lpn"):
+            raw = body.get(key)
+            if raw is not None and not isinstance(raw, str):
+                raise HTTPException(422, f"{key} must be a string or null")
+            value = (raw or "").strip()
+            if len(value) > 64 or any(not (c.isalnum() or c in "-_./:") for c in value):
+                raise HTTPException(422, f"{key} must be at most 64 letters, digits or - _ . / :")
+            values[key] = value or None
+        runtime.set_item(values["rma"], values["lpn"])
+        return {"rma": values["rma"], "lpn": values["lpn"]}
+
+    @router.post("/reference", summary="Store the empty bench as seen now as the reference")
+    def reference(runtime: Runtime, _op: Operator) -> JSONResponse:
+        if not runtime.store_reference():
+            raise HTTPException(409, "take the item off the bench first: the reference is the empty bench")
+        return JSONResponse({"accepted": True}, status_code=202)
+
+    @router.post("/shift-check", status_code=202, summary="Check the empty bench against its reference again")
+    def shift_check(runtime: Runtime, _op: Operator) -> dict[str, Any]:
+        runtime.request_shift_check()
+        return {"accepted": True}
+
+    app.include_router(router)
+
+    background = getattr(app.state, "background", None)
+    if background is None:
+        background = []
+        app.state.background = background
+    background.append(_lifespan_factory(settings))

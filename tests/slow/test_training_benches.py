@@ -1,0 +1,81 @@
+"""Slow end-to-end runs: the NEU-DET and transfer benches on a tiny budget, OpenVINO export.
+
+These prove the plumbing (import, two trainings, evaluation, JSON layout), not the
+figures: the real benches run with 30-minute budgets via make.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from inspector import registry
+from inspector.training.recipe import load_recipe
+from tests.builders import tiny_yolo_dataset
+
+pytestmark = pytest.mark.slow
+
+NEU = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "neu-det"
+needs_neu = pytest.mark.skipif(not (NEU / "train.txt").is_file(), reason=f"NEU-DET not found at {NEU}")
+
+
+def _tiny_version(tmp_path: Path) -> tuple[Path, str]:
+    from inspector.training.run import train_version
+
+    data = tiny_yolo_dataset(tmp_path / "ds", n_train=16, n_val=8, size=64)
+    recipe_file = tmp_path / "r.yaml"
+    recipe_file.write_text("name: tiny\nimgsz: 64\nepochs: 2\nbatch: 8\ntrain_args: {plots: false}\n")
+    root = tmp_path / "models"
+    out = train_version(data, load_recipe(recipe_file), root=root, version="tiny-1", work_dir=tmp_path / "runs")
+    return root, out.version
+
+
+@needs_neu
+def test_bench_neu_runs_end_to_end(tmp_path: Path) -> None:
+    from inspector.training.bench_neu import main
+
+    out = tmp_path / "neu-det.json"
+    assert main(["--src", str(NEU), "--minutes", "0.3", "--out", str(out), "--work", str(tmp_path / "w")]) == 0
+    result = json.loads(out.read_text())
+    for side in ("ours", "plain"):
+        rec = result[side]
+        assert {"map50", "map50_95", "train_minutes", "recipe"} <= rec.keys()
+        assert 0.0 <= rec["map50"] <= 1.0 and rec["train_minutes"] > 0
+    assert result["ours"]["recipe"] == "neu-det" and result["plain"]["recipe"] == "plain-yolov8n"
+    assert result["ours_minus_plain_map50"] == pytest.approx(result["ours"]["map50"] - result["plain"]["map50"])
+
+
+@needs_neu
+def test_bench_transfer_runs_end_to_end(tmp_path: Path) -> None:
+    from inspector.training.bench_transfer import main
+
+    root, version = _tiny_version(tmp_path)
+    out = tmp_path / "transfer.json"
+    args = ["--src", str(NEU), "--minutes", "0.2", "--sizes", "10", "--init", version]
+    args += ["--models-dir", str(root), "--out", str(out), "--work", str(tmp_path / "w")]
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    assert list(result) == ["10"] and set(result["10"]) == {"scratch", "ours"}
+    details = json.loads((tmp_path / "transfer.details.json").read_text())
+    ours = details["runs"]["10-ours"]
+    meta = registry.load_meta(ours["version"], tmp_path / "w" / "registry")
+    assert meta["init"] == f"file {root / version / 'weights.pt'}"
+    assert meta["dataset"]["splits"]["train"]["images"] >= 10  # repeats from class-balanced sampling
+    assert any("subset of 10" in a for a in meta["small_data"])
+    assert any("class-balanced" in a for a in meta["small_data"])
+    assert meta["training"]["train_args"]["freeze"] == 4
+
+
+def test_openvino_export_matches_pytorch(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    from inspector.training.export import export_version
+
+    root, version = _tiny_version(tmp_path)
+    record = export_version(
+        version, "openvino", root=root, images_dir=tmp_path / "ds" / "images" / "val", n_images=4, threads=2
+    )
+    assert (root / version / record["file"]).is_dir()
+    assert record["parity"]["raw_max_diff"]["scores"] < 1e-3
+    assert "openvino" in registry.load_meta(version, root)["exports"]

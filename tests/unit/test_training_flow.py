@@ -1,0 +1,183 @@
+"""A tiny real run end to end: train -> register -> evaluate -> promote -> detect, and a broken entry.
+
+Everything uses a temporary registry (never the shipped models/), 16 images at 64 px and
+one epoch, so the whole module stays within a few tens of seconds on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inspector import registry
+from inspector.config import DetectorConfig
+from inspector.detect import load_detector
+from inspector.training.recipe import load_recipe
+from tests import netguard
+from tests.builders import frame, tiny_yolo_dataset
+
+RECIPE = """\
+name: tiny
+description: A one-epoch model for tests.
+model: yolov8n.yaml
+init: scratch
+imgsz: 64
+epochs: 1
+batch: 8
+operating_confidence: 0.25
+target: {metric: map50, min: 0.5, measured_on: the tiny val split}
+train_args: {mosaic: 0.0, plots: false}
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """One tiny training run shared by the tests of this module: (registry root, data.yaml, version)."""
+    from inspector.training.run import train_version
+
+    base = tmp_path_factory.mktemp("flow")
+    data = tiny_yolo_dataset(base / "ds", n_train=16, n_val=8, size=64)
+    (base / "tiny.yaml").write_text(RECIPE)
+    root = base / "models"
+    events: list[object] = []
+    before = list(netguard.ATTEMPTS)
+    outcome = train_version(
+        data,
+        load_recipe(base / "tiny.yaml"),
+        root=root,
+        version="tiny-1",
+        work_dir=base / "runs",
+        threads=2,
+        report=events.append,
+    )
+    assert netguard.ATTEMPTS == before, "training tried to reach the network"
+    assert outcome.version == "tiny-1"
+    assert any(getattr(e, "kind", "") == "epoch" for e in events), "progress events reach the reporter"
+    return root, data, outcome.version
+
+
+def test_training_registers_a_complete_version(trained: tuple[Path, Path, str]) -> None:
+    root, _, version = trained
+    status = registry.inspect_version(version, root)
+    assert status.ok, status.problems
+    meta = status.meta
+    assert meta["dataset"]["splits"]["train"]["images"] == 16
+    assert meta["dataset"]["sha256"] and meta["git"].keys() == {"commit", "dirty"}
+    assert meta["hardware"]["threads"] == 2 and meta["training"]["seconds"] > 0
+    assert meta["training"]["epochs_run"] == 1
+    assert meta["software"]["ultralytics"]
+    assert (status.path / "recipe.yaml").read_text().startswith("name: tiny")
+    assert (status.path / "weights.pt").stat().st_size < 15_000_000
+
+
+def test_evaluate_promote_detect(trained: tuple[Path, Path, str]) -> None:
+    from inspector.training.evaluate import evaluate_version, evaluation_text
+
+    root, data, version = trained
+    ev = evaluate_version(
+        version, data, split="val", root=root, threads=2, latency_images=3, work_dir=root.parent / "runs"
+    )
+    for key in ("map50", "map50_95", "precision", "recall"):
+        assert 0.0 <= ev[key] <= 1.0
+    assert ev["images"] == 8 and ev["instances"] == 8
+    assert ev["per_class"]["item"]["instances"] == 8
+    matrix = ev["confusion_matrix"]["matrix"]
+    assert len(matrix) == 9 and sum(row[0] for row in matrix) == 8  # every true item box lands in column 0
+    assert ev["latency_ms"]["images"] == 3 and ev["latency_ms"]["median"] > 0
+
+    vdir = root / version
+    stored = json.loads((vdir / "eval-ds-val.json").read_text())
+    assert stored["map50"] == ev["map50"]
+    card = (vdir / "card.md").read_text()
+    body = evaluation_text(version, "ds-val", ev).split("\n", 2)[2].strip()
+    assert body in card
+    assert (vdir / "pr_curve.png").stat().st_size > 0 and (vdir / "confusion_matrix.png").stat().st_size > 0
+
+    registry.promote(version, by="test", root=root)
+    weights, served = registry.resolve_serving(root)
+    assert served == version
+    det = load_detector(DetectorConfig(imgsz=64, threads=2, confidence=0.01), weights, served)
+    out = det.detect([frame(64, 64)])
+    assert det.model_version == version and len(out) == 1
+
+
+def test_a_broken_new_version_keeps_the_last_good_one_serving(
+    trained: tuple[Path, Path, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    root, _, version = trained
+    registry.promote(version, by="test", root=root)
+    meta = registry.load_meta(version, root)
+    registry.register(
+        "tiny-2",
+        weights=root / version / "weights.pt",
+        meta={**meta, "created_at": "9999"},
+        card="# Model card\n",
+        root=root,
+    )
+    registry.promote("tiny-2", by="test", root=root)
+    (root / "tiny-2" / "weights.pt").unlink()
+
+    r = subprocess.run(
+        [sys.executable, "-m", "inspector", "models", "show", "tiny-2", "--models-dir", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()]
+    assert "weights.pt is missing" in r.stderr
+
+    with pytest.raises(registry.RegistryError, match=r"weights\.pt is missing"):
+        registry.resolve_weights(None, root)
+    weights, served = registry.resolve_serving(root)
+    assert served == version and "tiny-2" in caplog.text
+    det = load_detector(DetectorConfig(imgsz=64, threads=2), weights, served)
+    assert det.model_version == version
+    shutil.rmtree(root / "tiny-2")
+    registry.promote(version, by="test", root=root)
+
+
+def test_models_cli_lists_and_promotes(trained: tuple[Path, Path, str]) -> None:
+    root, _, version = trained
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "inspector", "models", *args, "--models-dir", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**__import__("os").environ, "COLUMNS": "200"},
+        )
+
+    r = run("promote", version, "--by", "cli-test")
+    assert r.returncode == 0, r.stderr
+    assert f"active: {version} (promoted by cli-test" in r.stdout
+    r = run("list")
+    assert r.returncode == 0 and version in r.stdout and "ok" in r.stdout
+    r = run("promote", "ghost")
+    assert r.returncode == 2 and "no such version" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_onnx_export_with_parity_goes_into_the_card(trained: tuple[Path, Path, str]) -> None:
+    from inspector.training.export import export_version
+
+    root, data, version = trained
+    images = data.parent / "images" / "val"
+    record = export_version(version, "onnx", root=root, images_dir=images, n_images=4, threads=2)
+    onnx = root / version / "weights.onnx"
+    assert record["file"] == "weights.onnx" and onnx.is_file() and record["bytes"] == onnx.stat().st_size
+    parity = record["parity"]
+    assert parity["images"] == 4
+    assert parity["raw_max_diff"]["scores"] < 1e-3 and parity["raw_max_diff"]["boxes_px"] < 1e-2
+    assert parity["unmatched_reference"] == parity["unmatched_export"] == 0
+    assert parity["ok"] is True
+    meta = registry.load_meta(version, root)
+    assert meta["exports"]["onnx"] == record
+    card = (root / version / "card.md").read_text()
+    assert "## Exports" in card and "weights.onnx" in card and "Verdict: **pass**" in card
+    assert registry.inspect_version(version, root).ok  # exporting does not disturb the entry

@@ -1,0 +1,118 @@
+"""Small-data aids: subsets, class-balanced repeats, defect-free negatives, tiling with clipped labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from inspector.training.dataset import read_data_yaml
+from inspector.training.smalldata import SmallDataOptions, prepare, read_labels, repeat_factors, tile_image
+from tests.builders import tiny_yolo_dataset
+
+
+def _write(img_dir: Path, name: str, rows: list[str], size: tuple[int, int] = (64, 64)) -> Path:
+    img_dir.mkdir(parents=True, exist_ok=True)
+    lbl_dir = Path(str(img_dir).replace("/images/", "/labels/"))
+    lbl_dir.mkdir(parents=True, exist_ok=True)
+    p = img_dir / f"{name}.jpg"
+    cv2.imwrite(str(p), np.zeros((size[1], size[0], 3), np.uint8))
+    (lbl_dir / f"{name}.txt").write_text("".join(r + "\n" for r in rows))
+    return p
+
+
+def test_repeat_factors_favour_rare_classes(tmp_path: Path) -> None:
+    d = tmp_path / "images" / "train"
+    common = [_write(d, f"c{i}", ["0 0.5 0.5 0.2 0.2"]) for i in range(8)]
+    rare = [_write(d, "r0", ["0 0.5 0.5 0.2 0.2", "3 0.2 0.2 0.1 0.1"])]
+    empty = [_write(d, "e0", [])]
+    factors = repeat_factors(common + rare + empty, threshold=0.5)
+    # class 0 is in 9/10 images: no repeat; class 3 in 1/10: sqrt(0.5 / 0.1) = 2.24 -> 2
+    assert factors == [1] * 8 + [2, 1]
+
+
+def test_prepare_subset_balance_and_negatives(tmp_path: Path) -> None:
+    data = tiny_yolo_dataset(tmp_path / "ds", n_train=10, n_val=2, size=32)
+    rare = _write(tmp_path / "ds" / "images" / "train", "rare", ["5 0.5 0.5 0.3 0.3"], (32, 32))
+    negs = tmp_path / "negatives"
+    negs.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(negs / f"n{i}.png"), np.zeros((32, 32, 3), np.uint8))
+    spec = read_data_yaml(data)
+    assert rare in spec.images("train")
+
+    out, notes = prepare(spec, tmp_path / "derived", SmallDataOptions(balance=True, negatives=negs))
+    derived = read_data_yaml(out)
+    train = derived.images("train")
+    assert train.count(rare.absolute()) >= 2  # the only 'tear' image is repeated
+    assert sum(1 for p in train if p.parent == negs.absolute()) == 3
+    assert derived.images("val") == [p.absolute() for p in spec.images("val")]
+    assert derived.names == spec.names
+    assert any("class-balanced" in n for n in notes) and any("3 defect-free negative" in n for n in notes)
+
+    out2, notes2 = prepare(spec, tmp_path / "sub", SmallDataOptions(subset=4, seed=1))
+    again, _ = prepare(spec, tmp_path / "sub2", SmallDataOptions(subset=4, seed=1))
+    assert len(read_data_yaml(out2).images("train")) == 4
+    assert read_data_yaml(out2).images("train") == read_data_yaml(again).images("train")  # seeded
+    assert "subset of 4 of the 11" in notes2[0]
+    with pytest.raises(ValueError, match="asked for 99 training images"):
+        prepare(spec, tmp_path / "x", SmallDataOptions(subset=99))
+
+
+def test_negatives_with_labels_are_refused(tmp_path: Path) -> None:
+    data = tiny_yolo_dataset(tmp_path / "ds", n_train=2, n_val=1, size=32)
+    neg = _write(tmp_path / "neg" / "images" / "x", "n", ["1 0.5 0.5 0.1 0.1"])
+    with pytest.raises(ValueError, match="must be defect-free"):
+        prepare(read_data_yaml(data), tmp_path / "d", SmallDataOptions(negatives=neg.parent))
+
+
+def test_tiling_clips_boxes_and_keeps_mostly_visible_ones(tmp_path: Path) -> None:
+    # 200x100 image, tiles of 100 with no overlap: two tiles side by side
+    img = _write(
+        tmp_path / "ds" / "images" / "train",
+        "big",
+        [
+            "1 0.25 0.5 0.1 0.2",  # x 40..60: wholly in the left tile
+            "2 0.5 0.5 0.2 0.2",  # x 80..120: straddles the cut, 50% in each tile
+            "3 0.6 0.5 0.3 0.2",  # x 90..150: 1/6 left (dropped there), 5/6 right
+        ],
+        size=(200, 100),
+    )
+    tiles = tile_image(img, tmp_path / "out" / "images" / "train", tile=100, overlap=0.0, min_visible=0.4)
+    assert [t.name for t in tiles] == ["big_0_0.jpg", "big_100_0.jpg"]
+    assert cv2.imread(str(tiles[0])).shape == (100, 100, 3)
+    left, right = (read_labels(t) for t in tiles)
+    assert sorted(r[0] for r in left) == [1, 2]
+    assert sorted(r[0] for r in right) == [2, 3]
+    cls2_left = next(r for r in left if r[0] == 2)
+    assert cls2_left[1:] == pytest.approx((0.9, 0.5, 0.2, 0.2))  # x 80..100 in the left tile
+    cls3_right = next(r for r in right if r[0] == 3)
+    assert cls3_right[1:] == pytest.approx((0.25, 0.5, 0.5, 0.2))  # x 100..150 -> 0..50
+
+
+def test_prepare_tiles_only_large_images(tmp_path: Path) -> None:
+    data = tiny_yolo_dataset(tmp_path / "ds", n_train=2, n_val=1, size=32)
+    _write(tmp_path / "ds" / "images" / "train", "big", ["0 0.5 0.5 0.1 0.1"], size=(512, 256))
+    out, notes = prepare(read_data_yaml(data), tmp_path / "d", SmallDataOptions(tile=128, tile_overlap=0.0))
+    train = read_data_yaml(out).images("train")
+    assert sum(1 for p in train if p.name.startswith("big_")) == 4 * 2
+    assert sum(1 for p in train if not p.name.startswith("big_")) == 2
+    assert "1 large images cut into 128 px patches" in notes[0]
+
+
+def test_symlinked_images_keep_their_own_labels(tmp_path: Path) -> None:
+    """Imported datasets link images from elsewhere; the label sits beside the link, not the target."""
+    elsewhere = tmp_path / "store"
+    elsewhere.mkdir()
+    cv2.imwrite(str(elsewhere / "a.jpg"), np.zeros((32, 32, 3), np.uint8))
+    ds = tmp_path / "ds"
+    (ds / "images" / "train").mkdir(parents=True)
+    (ds / "labels" / "train").mkdir(parents=True)
+    (ds / "images" / "train" / "a.jpg").symlink_to(elsewhere / "a.jpg")
+    (ds / "labels" / "train" / "a.txt").write_text("2 0.5 0.5 0.2 0.2\n")
+    (ds / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b, c]\n")
+    out, _ = prepare(read_data_yaml(ds / "data.yaml"), tmp_path / "d", SmallDataOptions(subset=1))
+    (img,) = read_data_yaml(out).images("train")
+    assert img.is_symlink() and read_labels(img) == [(2, 0.5, 0.5, 0.2, 0.2)]
