@@ -42,7 +42,7 @@ class StorageConfig(_Section):
 
 
 class DetectorConfig(_Section):
-    backend: Literal["ultralytics", "onnx"] = "ultralytics"
+    backend: Literal["ultralytics", "onnx", "onnx-int8"] = "ultralytics"
     model: str | None = Field(None, description="weights path or registry version; None = the active version")
     confidence: float = Field(0.25, ge=0.0, le=1.0)
     iou: float = Field(0.5, ge=0.0, le=1.0)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["tests.netguard"]
+_CACHE = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -16,10 +18,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
     Its settings and font live in a throw-away cache folder, not the user's home.
     """
-    os.environ.setdefault("INSPECTOR_CACHE_DIR", tempfile.mkdtemp(prefix="inspector-cache-"))
+    if "INSPECTOR_CACHE_DIR" not in os.environ:
+        cache = tempfile.mkdtemp(prefix="inspector-cache-")
+        os.environ["INSPECTOR_CACHE_DIR"] = cache
+        config.stash[_CACHE] = cache
     from inspector import runtime
 
     runtime.configure(int(os.environ.get("INSPECTOR_THREADS", "0")) or None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cache = config.stash.get(_CACHE, None)
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -24,13 +24,15 @@ def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None 
             device=cfg.device,
             model_version=model_version,
         )
-    if cfg.backend == "onnx":
+    if cfg.backend in ("onnx", "onnx-int8"):
         from inspector.detect.onnx import OnnxDetector
 
-        onnx_path = weights if weights.suffix == ".onnx" else weights.with_suffix(".onnx")
+        suffix = ".int8.onnx" if cfg.backend == "onnx-int8" else ".onnx"
+        onnx_path = weights if weights.name.endswith(suffix) else weights.with_suffix(suffix)
         if not onnx_path.is_file():
             raise DetectorError(
-                f"the onnx backend needs an exported model at {onnx_path}: run 'inspector models export VERSION'"
+                f"the {cfg.backend} backend needs an exported model at {onnx_path}: "
+                "run 'inspector models export VERSION' (and 'python -m inspector.bench --quantize' for int8)"
             )
         return OnnxDetector(
             onnx_path,

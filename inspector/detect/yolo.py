@@ -501,3 +501,19 @@ def raw_output_difference(
             worst["boxes_px"] = max(worst["boxes_px"], float(diff[:, :4].max()))
             worst["scores"] = max(worst["scores"], float(diff[:, 4:].max()))
     return worst
+
+
+def plain_predictor(weights: str | Path, *, imgsz: int, threads: int | None = None) -> Callable[[str], int]:
+    """Plain ``YOLO(weights).predict(path)``: the reference the benchmark compares the station against.
+
+    It gets the same thread count as the station's backends (ultralytics alone would pin one).
+    Returns a function that predicts one image file and returns the number of boxes.
+    """
+    yolo_cls = _import_yolo(threads)
+    model: Any = yolo_cls(str(weights), task="detect")
+
+    def run(path: str) -> int:
+        results = model.predict(path, imgsz=imgsz, device="cpu", verbose=False)
+        return len(results[0].boxes)
+
+    return run

@@ -119,9 +119,9 @@ class ItemCanvas:
         name = zone
         inside = (self.zones[name] > 0.5).astype(np.uint8)
         dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
-        for scale in (0.42, 0.3):
+        for scale in (0.7, 0.55, 0.42):  # a 50 x 25 mm label is most of a phone's width
             sw = self.unit * scale
-            sh = sw * 0.56
+            sh = sw * 0.5
             ys, xs = np.nonzero(dist >= np.hypot(sw, sh) / 2 + 2)
             if len(xs):
                 i = int(self.rng.integers(len(xs)))
