@@ -6,6 +6,7 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -53,6 +54,11 @@ def decode_image(
                 raise ImageError(f"{name}: {w}x{h} pixels is over the limit of {max_pixels}", "too_many_pixels")
             if getattr(img, "n_frames", 1) > 1:
                 raise ImageError(f"{name}: animated images are not accepted", "animated_image")
+            fast = _fast_decode(data, fmt, img.mode)
+            if fast is not None:
+                if w < 8 or h < 8:
+                    raise ImageError(f"{name}: {w}x{h} is too small to inspect", "image_too_small")
+                return fast
             img.load()
             img = ImageOps.exif_transpose(img) or img
     except ImageError:
@@ -64,6 +70,26 @@ def decode_image(
     if w < 8 or h < 8:
         raise ImageError(f"{name}: {w}x{h} is too small to inspect", "image_too_small")
     return to_bgr(img)
+
+
+_FAST_MODES = frozenset({"RGB", "L", "YCbCr"})
+
+
+def _fast_decode(data: bytes, fmt: str, mode: str) -> ImageArray | None:
+    """OpenCV's decoder for the common case (8-bit colour or grey JPEG, PNG, WebP): about 3x faster.
+
+    OpenCV applies EXIF orientation itself, but it would quietly return a half-grey picture for a
+    truncated JPEG, so a JPEG must end with its end-of-image marker. Anything unusual (CMYK, 16-bit,
+    palette, alpha) or anything OpenCV refuses goes through PIL, which explains what is wrong.
+    """
+    if mode not in _FAST_MODES:
+        return None
+    if fmt == "JPEG" and data.rstrip(b"\x00")[-2:] != b"\xff\xd9":
+        return None
+    arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if arr is None or arr.ndim != 3 or arr.dtype != np.uint8:
+        return None
+    return np.asarray(arr, dtype=np.uint8)
 
 
 def to_bgr(img: Image.Image) -> ImageArray:

@@ -24,8 +24,16 @@ ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="CPU threads (defaul
 
 
 def train_cmd(
-    data: Annotated[Path, typer.Option("--data", help="dataset description (YOLO data.yaml)")],
-    recipe: Annotated[Path, typer.Option("--recipe", help="recipe YAML, e.g. models/recipes/bench-det.yaml")],
+    data: Annotated[Path | None, typer.Option("--data", help="dataset description (YOLO data.yaml)")] = None,
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", help="recipe YAML, e.g. models/recipes/bench-det.yaml")
+    ] = None,
+    task: Annotated[
+        str, typer.Option(help="detect: the defect detector; family: the product-family classifier (wrong item)")
+    ] = "detect",
+    out: Annotated[Path, typer.Option("--out", help="with --task family: the weights file to write")] = Path(
+        "models/family/family.pt"
+    ),
     epochs: Annotated[int | None, typer.Option(min=1, help="override the recipe's epochs")] = None,
     imgsz: Annotated[int | None, typer.Option(min=32, help="override the recipe's input size")] = None,
     time_budget: Annotated[
@@ -41,7 +49,26 @@ def train_cmd(
     models_dir: ModelsDirOpt = None,
     work_dir: Annotated[Path, typer.Option("--work-dir", help="where the raw ultralytics run goes")] = Path("runs"),
 ) -> None:
-    """Train a model offline from a recipe; the result becomes a new registry version."""
+    """Train a model offline from a recipe; the result becomes a new registry version.
+
+    ``--task family`` trains the product-family classifier from scratch on item crops of the
+    synthetic bench instead (set ``INSPECTOR_GRADING__FAMILY_MODEL`` to serve it).
+    """
+    if task == "family":
+        from inspector.training.family import main as train_family
+
+        argv = ["--out", str(out)]
+        if epochs:
+            argv += ["--epochs", str(epochs)]
+        if seed is not None:
+            argv += ["--seed", str(seed)]
+        if threads:
+            argv += ["--threads", str(threads)]
+        raise typer.Exit(train_family(argv))
+    if task != "detect":
+        raise typer.BadParameter(f"unknown task {task!r}: detect or family", param_hint="--task")
+    if data is None or recipe is None:
+        raise typer.BadParameter("training a detector needs --data and --recipe", param_hint="--data/--recipe")
     from inspector.training.progress import ProgressReporter
     from inspector.training.recipe import load_recipe
     from inspector.training.run import train_version

@@ -3,7 +3,8 @@
 Renders a synthetic training set (one seed) and a test set (another seed), trains the
 ``bench-det`` recipe within its time budget, evaluates on the other-seed test set,
 exports ONNX with a parity check, and promotes the result. A model that misses its
-target is still registered (the card says so) but is not promoted unless asked.
+target is still registered (the card says so); it is promoted only when no other
+version is active, so a missed target never displaces a model already serving.
 """
 
 from __future__ import annotations
@@ -52,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-dir", type=Path, default=None)
     ap.add_argument("--name", default=None, help="version name (default bench-det-YYYYMMDD-HHMM)")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--promote", choices=("if-target-met", "always", "never"), default="if-target-met")
+    ap.add_argument(
+        "--promote",
+        choices=("if-target-met", "always", "never"),
+        default="if-target-met",
+        help="if-target-met also promotes when nothing is active yet: a station needs some model",
+    )
     args = ap.parse_args(argv)
     if args.train_images < 3000:
         print(
@@ -105,9 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     verdict = target_verdict(meta.get("target"), ev)
     met = verdict is None or "**met**" in verdict
     print(f"target: {verdict}" if verdict else "no target in the recipe", flush=True)
-    if args.promote == "always" or (args.promote == "if-target-met" and met):
-        rec = registry.promote(version, by="make model", root=root)
-        print(f"promoted {version} (previous: {rec['previous'] or 'none'})", flush=True)
+    try:
+        nothing_active = registry.active_version(root) is None
+    except registry.RegistryError:
+        nothing_active = True
+    if args.promote == "always" or (args.promote == "if-target-met" and (met or nothing_active)):
+        note = None if met else "target missed; promoted because no other version was active"
+        rec = registry.promote(version, by="make model", note=note, root=root)
+        print(f"promoted {version} (previous: {rec['previous'] or 'none'})" + (f": {note}" if note else ""), flush=True)
     else:
         print(f"{version} not promoted (target missed); promote by hand with 'inspector models promote'", flush=True)
     print(f"total {(time.perf_counter() - t_start) / 60:.1f} min", file=sys.stderr, flush=True)

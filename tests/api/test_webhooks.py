@@ -161,7 +161,7 @@ def test_deliveries_survive_a_restart(tmp_path: Path, pipeline: Any) -> None:
     back.thread.start()
     try:
         with TestClient(create_app(settings, pipeline=pipeline)):
-            h, b, status = back.wait_for(1)[0]
+            h, b, status = back.wait_for(1, timeout=30.0)[0]
         assert status == 200 and verify(secret, h, b)
         assert json.loads(b)["data"]["id"] == rec["id"]
     finally:

@@ -60,3 +60,18 @@ def _truncated(tmp_path: Path) -> Path:
     ok, buf = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8))
     assert ok
     return _write(tmp_path / "trunc.jpg", buf.tobytes()[: len(buf) // 2])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--recipe", "x.yaml"], "needs --data and --recipe"),
+        (["train", "--task", "nope"], "unknown task"),
+        (["detect"], "Missing argument"),
+    ],
+)
+def test_usage_errors_exit_non_zero_without_traceback(args: list[str], message: str) -> None:
+    r = run(*args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert message in r.stderr
