@@ -123,7 +123,26 @@ class Backoff:
         self.failures = 0
 
 
-class OpenCVSource:
+class _SourceState:
+    """The state every source reports to the page: ok, reconnecting, closed, ... and the last error."""
+
+    _state: str
+    _error: str | None
+
+    @property
+    def healthy(self) -> bool:
+        return self._state == "ok"
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def last_error(self) -> str | None:
+        return self._error
+
+
+class OpenCVSource(_SourceState):
     """A USB camera (device index or /dev/video*), or an RTSP/HTTP stream, read with OpenCV.
 
     Lost frames are not errors: the capture is released and reopened after a
@@ -161,18 +180,6 @@ class OpenCVSource:
         self._state = "closed"
         self._error: str | None = None
         self.reconnects = 0
-
-    @property
-    def healthy(self) -> bool:
-        return self._state == "ok"
-
-    @property
-    def state(self) -> str:
-        return self._state
-
-    @property
-    def last_error(self) -> str | None:
-        return self._error
 
     @property
     def retry_in_s(self) -> float:
@@ -274,7 +281,7 @@ class OpenCVSource:
 # ------------------------------------------------------------------- files and folders
 
 
-class VideoFileSource:
+class VideoFileSource(_SourceState):
     """A recorded video played frame by frame, looping by default (replaying a shift)."""
 
     live = False
@@ -288,18 +295,6 @@ class VideoFileSource:
         self._state = "closed"
         self._error: str | None = None
         self.frames_read = 0
-
-    @property
-    def healthy(self) -> bool:
-        return self._state == "ok"
-
-    @property
-    def state(self) -> str:
-        return self._state
-
-    @property
-    def last_error(self) -> str | None:
-        return self._error
 
     def open(self) -> None:
         if not self.path.is_file():
@@ -333,7 +328,7 @@ class VideoFileSource:
         self._state = "closed"
 
 
-class FolderSource:
+class FolderSource(_SourceState):
     """A folder of images replayed in name order, looping by default.
 
     Unreadable files are skipped with a warning rather than stopping the replay.
@@ -350,18 +345,6 @@ class FolderSource:
         self._index = 0
         self._state = "closed"
         self._error: str | None = None
-
-    @property
-    def healthy(self) -> bool:
-        return self._state == "ok"
-
-    @property
-    def state(self) -> str:
-        return self._state
-
-    @property
-    def last_error(self) -> str | None:
-        return self._error
 
     def open(self) -> None:
         if not self.path.is_dir():
@@ -444,7 +427,7 @@ class _Item:
     meta: dict[str, Any]
 
 
-class SyntheticBenchSource:
+class SyntheticBenchSource(_SourceState):
     """The built-in bench camera: items arrive, sit still, and are taken away, forever.
 
     One cycle per item: empty bench, the item slides in from the right, rests,
@@ -485,6 +468,7 @@ class SyntheticBenchSource:
         self._pending: dict[int, Future[_Item]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._state = "closed"
+        self._error: str | None = None
         self.frame_index = 0
         self.phase = "empty"
         self.cycle = 0
@@ -500,18 +484,6 @@ class SyntheticBenchSource:
 
     def _frames(self, seconds: float) -> int:
         return max(0, round(seconds * self.fps))
-
-    @property
-    def healthy(self) -> bool:
-        return self._state == "ok"
-
-    @property
-    def state(self) -> str:
-        return self._state
-
-    @property
-    def last_error(self) -> str | None:
-        return None
 
     @property
     def cycle_frames(self) -> int:
