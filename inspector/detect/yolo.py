@@ -9,6 +9,7 @@ of the code never sees an ultralytics object.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -329,7 +330,8 @@ def validate(
     if not path.is_file():
         raise DetectorError(f"model file not found: {path}")
     yolo_cls = _import_yolo(threads)
-    run_dir = (out_dir or path.parent / "val").resolve()
+    # never next to the weights: a registry version folder must hold only what the registry wrote
+    run_dir = (out_dir or Path(tempfile.mkdtemp(prefix="inspector-val-")) / "val").resolve()
     seen: dict[str, int] = {}
     try:
         m: Any = yolo_cls(str(path), task="detect")
@@ -442,16 +444,20 @@ def predict(
     conf: float = 0.25,
     iou: float = 0.5,
     threads: int | None = None,
+    square: bool = False,
 ) -> list[Detections]:
     """Detections from any ultralytics-loadable model (``.pt``, ``.onnx``, OpenVINO folder) on BGR images.
 
     Used to compare an exported model with its PyTorch source through the same pre- and
-    post-processing.
+    post-processing. ``square`` letterboxes to imgsz x imgsz, as a static-shape export
+    must; PyTorch otherwise pads only to the stride, which changes the input and so the
+    scores, and a parity check would measure the padding, not the export.
     """
     yolo_cls = _import_yolo(threads)
     try:
         m: Any = yolo_cls(str(model), task="detect")
-        results = m.predict(list(images), imgsz=imgsz, conf=conf, iou=iou, device="cpu", verbose=False)
+        extra = {"rect": False} if square else {}
+        results = m.predict(list(images), imgsz=imgsz, conf=conf, iou=iou, device="cpu", verbose=False, **extra)
     except Exception as exc:
         raise DetectorError(f"cannot run {model}: {_one_line(exc)}") from exc
     names = names_of(m)

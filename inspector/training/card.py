@@ -179,7 +179,7 @@ def render_card(meta: Mapping[str, Any]) -> str:
         "(every image and label file of every split).",
         "",
     ]
-    splits = dataset.get("splits") or {}
+    splits = {k: v for k, v in (dataset.get("splits") or {}).items() if v.get("images")}
     if splits:
         lines += _table(
             ["split", "images", "boxes", "images without boxes", "sha256"],

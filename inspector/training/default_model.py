@@ -3,8 +3,8 @@
 Renders a synthetic training set (one seed) and a test set (another seed), trains the
 ``bench-det`` recipe within its time budget, evaluates on the other-seed test set,
 exports ONNX with a parity check, and promotes the result. A model that misses its
-target is still registered (the card says so); it is promoted only when no other
-version is active, so a missed target never displaces a model already serving.
+target is still registered (the card says so); it is promoted only when nothing is
+active or it beats the active version on the same test set.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from inspector import registry
 from inspector.paths import REPO_ROOT, datasets_dir
@@ -38,6 +39,28 @@ def synth_dataset(out_dir: Path, n_images: int, seed: int, *, val: float, test: 
     path = Path(generate(out_dir, n_images, seed, val=val, test=test))
     print(f"rendered in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr, flush=True)
     return path
+
+
+def promotion_decision(policy: str, target_met: bool, ev: dict[str, Any], key: str, root: Path) -> tuple[bool, str]:
+    """Whether a fresh model should replace the active one, and why (for the promotion log)."""
+    if policy == "always":
+        return True, "promoted on request"
+    if policy == "never":
+        return False, "promotion not requested"
+    if target_met:
+        return True, "target met"
+    try:
+        active = registry.active_version(root)
+        active_ev = (registry.load_meta(active, root).get("evaluations") or {}).get(key) if active else None
+    except registry.RegistryError:
+        active, active_ev = None, None
+    if active is None:
+        return True, "target missed; promoted because no other version was active"
+    if active_ev is None:
+        return False, f"target missed and the active {active} has no {key} evaluation to compare with"
+    if float(ev["map50"]) > float(active_ev["map50"]):
+        return True, f"target missed, but mAP50 {ev['map50']:.4f} beats the active {active} ({active_ev['map50']:.4f})"
+    return False, f"target missed and the active {active} is as good or better on {key}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,16 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     verdict = target_verdict(meta.get("target"), ev)
     met = verdict is None or "**met**" in verdict
     print(f"target: {verdict}" if verdict else "no target in the recipe", flush=True)
-    try:
-        nothing_active = registry.active_version(root) is None
-    except registry.RegistryError:
-        nothing_active = True
-    if args.promote == "always" or (args.promote == "if-target-met" and (met or nothing_active)):
-        note = None if met else "target missed; promoted because no other version was active"
+    decision, note = promotion_decision(args.promote, met, ev, key, root)
+    if decision:
         rec = registry.promote(version, by="make model", note=note, root=root)
-        print(f"promoted {version} (previous: {rec['previous'] or 'none'})" + (f": {note}" if note else ""), flush=True)
+        print(f"promoted {version} (previous: {rec['previous'] or 'none'}): {note}", flush=True)
     else:
-        print(f"{version} not promoted (target missed); promote by hand with 'inspector models promote'", flush=True)
+        print(f"{version} not promoted: {note}; promote by hand with 'inspector models promote'", flush=True)
     print(f"total {(time.perf_counter() - t_start) / 60:.1f} min", file=sys.stderr, flush=True)
     return 0
 

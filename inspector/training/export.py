@@ -100,8 +100,8 @@ def export_version(
 
     arrays = [read_image(p) for p in paths]
     low = conf / 2
-    ref = yolo.predict(weights, arrays, imgsz=imgsz, conf=low, threads=n_threads)
-    out = yolo.predict(artefact, arrays, imgsz=imgsz, conf=low, threads=n_threads)
+    ref = yolo.predict(weights, arrays, imgsz=imgsz, conf=low, threads=n_threads, square=True)
+    out = yolo.predict(artefact, arrays, imgsz=imgsz, conf=low, threads=n_threads, square=True)
     parity = compare(ref, out, conf)
     if fmt in FORMATS:
         raw = yolo.raw_output_difference(weights, artefact, arrays, imgsz)
