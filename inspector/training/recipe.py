@@ -66,6 +66,7 @@ class Recipe(BaseModel):
     epochs: int = Field(100, ge=1, description="upper bound; a time budget re-plans the schedule to fit")
     time_budget_min: float | None = Field(None, gt=0, description="wall-clock training budget in minutes")
     batch: int = Field(16, ge=1)
+    workers: int = Field(0, ge=0, le=8, description="data-loader processes; 1 overlaps augmentation with the step")
     seed: int = 0
     operating_confidence: float = Field(0.25, ge=0.0, le=1.0)
     target: Target | None = None

@@ -147,6 +147,7 @@ def train_version(
         epochs=recipe.epochs,
         imgsz=recipe.imgsz,
         batch=recipe.batch,
+        workers=recipe.workers,
         seed=recipe.seed,
         threads=n_threads,
         time_hours=recipe.time_budget_min / 60 if recipe.time_budget_min else None,
