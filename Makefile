@@ -57,7 +57,7 @@ bench-neu: venv
 	$(BIN)/python -m inspector.training.bench_neu --src $(NEU_SRC) --minutes $(NEU_MINUTES) --out bench/neu-det.json
 
 # Small-data transfer: scratch vs our weights on 10/25/100 NEU-DET images -> bench/transfer.json.
-TRANSFER_MINUTES ?= 5
+TRANSFER_MINUTES ?= 30
 bench-transfer: venv
 	$(BIN)/python -m inspector.training.bench_transfer --src $(NEU_SRC) --minutes $(TRANSFER_MINUTES) --out bench/transfer.json
 

@@ -53,7 +53,7 @@ def test_bench_transfer_runs_end_to_end(tmp_path: Path) -> None:
 
     root, version = _tiny_version(tmp_path)
     out = tmp_path / "transfer.json"
-    args = ["--src", str(NEU), "--minutes", "0.2", "--sizes", "10", "--init", version]
+    args = ["--src", str(NEU), "--minutes", "0.2", "--percents", "10", "--init", version]
     args += ["--models-dir", str(root), "--out", str(out), "--work", str(tmp_path / "w")]
     assert main(args) == 0
     result = json.loads(out.read_text())
@@ -62,8 +62,8 @@ def test_bench_transfer_runs_end_to_end(tmp_path: Path) -> None:
     ours = details["runs"]["10-ours"]
     meta = registry.load_meta(ours["version"], tmp_path / "w" / "registry")
     assert meta["init"] == f"file {root / version / 'weights.pt'}"
-    assert meta["dataset"]["splits"]["train"]["images"] >= 10  # repeats from class-balanced sampling
-    assert any("subset of 10" in a for a in meta["small_data"])
+    assert meta["dataset"]["splits"]["train"]["images"] >= 126  # repeats from class-balanced sampling
+    assert any("subset of 126 of the 1260" in a for a in meta["small_data"])  # 10% of the train split
     assert any("class-balanced" in a for a in meta["small_data"])
     assert meta["training"]["train_args"]["freeze"] == 4
 

@@ -116,3 +116,21 @@ def test_symlinked_images_keep_their_own_labels(tmp_path: Path) -> None:
     out, _ = prepare(read_data_yaml(ds / "data.yaml"), tmp_path / "d", SmallDataOptions(subset=1))
     (img,) = read_data_yaml(out).images("train")
     assert img.is_symlink() and read_labels(img) == [(2, 0.5, 0.5, 0.2, 0.2)]
+
+
+@pytest.mark.parametrize(
+    ("percent", "n_train", "expected"),
+    [(10, 1260, 126), (25, 1260, 315), (100, 1260, None), (1, 50, 1), (50, 3, 2)],
+)
+def test_transfer_bench_takes_a_share_of_the_train_split(percent: int, n_train: int, expected: int | None) -> None:
+    from inspector.training.bench_transfer import subset_size
+
+    assert subset_size(percent, n_train) == expected
+
+
+@pytest.mark.parametrize("percent", [0, -5, 101])
+def test_transfer_bench_refuses_a_share_outside_0_100(percent: int) -> None:
+    from inspector.training.bench_transfer import subset_size
+
+    with pytest.raises(ValueError, match="percentage"):
+        subset_size(percent, 100)
