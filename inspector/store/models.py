@@ -70,6 +70,7 @@ class InspectionRow(Base):
     """One inspected item: the recommendation as served, and columns to filter on."""
 
     __tablename__ = "inspections"
+    __table_args__ = (Index("ix_inspections_station_id", "station_id", "seq"),)
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -193,6 +194,7 @@ class DeliveryRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     leased_until: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(64))  # the worker holding the lease
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]
