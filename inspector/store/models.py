@@ -200,11 +200,32 @@ class DeliveryRow(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class FlagRow(Base):
+    """An operator's label flag on one view: a missed defect (maybe with a box) or a false one; appended only."""
+
+    __tablename__ = "feedback_flags"
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    inspection_id: Mapped[str] = mapped_column(String(36), ForeignKey("inspections.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # missed_defect | false_defect
+    view: Mapped[int] = mapped_column(Integer)
+    detection: Mapped[int | None] = mapped_column(Integer)  # the flagged detection (false_defect)
+    class_name: Mapped[str | None] = mapped_column(String(64))
+    box: Mapped[str | None] = mapped_column(Text)  # JSON [x1, y1, x2, y2] in the view's pixels
+    note: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+
+
 __all__ = [
     "ApiKey",
     "Base",
     "DecisionRow",
     "DeliveryRow",
+    "FlagRow",
     "IdempotencyRow",
     "ImageRow",
     "InspectionRow",
