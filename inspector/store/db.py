@@ -4,27 +4,58 @@ SQLite is the default: WAL so readers never wait for the writer, synchronous=FUL
 so a committed inspection survives a power cut, a busy timeout instead of
 immediate "database is locked", and write transactions that take the write lock
 up front (``BEGIN IMMEDIATE``) so two writers never deadlock on a lock upgrade.
-Nothing here is SQLite-only at the SQL level: PostgreSQL is a URL away.
+
+PostgreSQL (psycopg 3) is the store a fleet of stations shares: the same schema
+through the same migrations. Where several processes must agree (migrating,
+first-start keys) they take a transaction-scoped advisory lock; SQLite needs
+none, its write transactions are already serialised.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = "inspector.store:migrations"
 
+_POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
+
+
+def normalize_url(url: str) -> str:
+    """The SQLAlchemy URL for ``url``: ``postgresql://`` and ``postgres://`` mean psycopg 3.
+
+    Anything but SQLite and PostgreSQL (with psycopg) is refused with a clear
+    message rather than failing later on a driver that is not installed.
+    """
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r} (use sqlite:///PATH or postgresql://user@host/db)")
+    if scheme in _POSTGRES_SCHEMES:
+        url = f"postgresql+psycopg://{rest}"
+    elif scheme not in ("sqlite", "sqlite+pysqlite"):
+        raise ValueError(f"unsupported database {scheme!r}: use sqlite:///PATH or postgresql://user@host/db")
+    try:
+        make_url(url)
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL: {exc}") from exc
+    return url
+
 
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
     """An engine for ``url``; SQLite gets its durability and locking pragmas on every connection."""
+    url = normalize_url(url)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, future=True)
+        # pre_ping: a bench outlives a restart of the central server.
+        return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24, pool_timeout=60)
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
@@ -54,11 +85,16 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
     return engine
 
 
+def advisory_key(name: str) -> int:
+    """A stable 63-bit key for a PostgreSQL advisory lock named ``name``."""
+    return zlib.crc32(b"inspector:" + name.encode()) | (0x1D5 << 32)
+
+
 class Database:
     """Sessions for reading and for writing, over one engine."""
 
     def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
-        self.url = url
+        self.url = normalize_url(url)
         self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
@@ -78,6 +114,11 @@ class Database:
         with self._write() as session, session.begin():
             yield session
 
+    def lock(self, session: Session, name: str) -> None:
+        """Hold the lock ``name`` until the session's transaction ends (PostgreSQL; a no-op on SQLite)."""
+        if self.dialect == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(name)})
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -91,6 +132,8 @@ class Database:
         cfg.set_main_option("script_location", MIGRATIONS)
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":  # stations starting together: one migrates, the others wait
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("migrate")})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
 

@@ -1,4 +1,9 @@
-"""API test fixtures: a real SQLite file under tmp_path, a real detector, the real pipeline.
+"""API test fixtures: a real database, a real detector, the real pipeline.
+
+The app fixtures run every test twice: on a SQLite file under tmp_path and on a
+fresh database of a real PostgreSQL server that the session starts (see
+tests/pgserver.py). In CI (``CI=true``) a PostgreSQL that cannot start fails
+those tests; elsewhere they are skipped with the reason.
 
 The detector is the registry's active model when one is promoted (the default
 model); without one, an untrained YOLOv8n with the station's labelmap saved to
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +27,85 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import text
 
 from inspector.api.app import create_app
 from inspector.config import Settings, StationConfig, StorageConfig, WebhookConfig
 from inspector.detect.base import Detector, DetectorError
 from inspector.pipeline import InspectionPipeline, build_pipeline
 from inspector.store.keys import Role, create_key
+from tests.pgserver import PostgresServer, PostgresUnavailable, running_postgres
 
 pytestmark = pytest.mark.api
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session; FAILS in CI when it cannot start, skips elsewhere."""
+    cm = running_postgres()
+    try:
+        server = cm.__enter__()
+    except PostgresUnavailable as exc:
+        if in_ci():
+            pytest.fail(f"PostgreSQL is required in CI and could not be started: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL could not be started here: {exc}")
+    try:
+        yield server
+    finally:
+        cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres: PostgresServer) -> str:
+    """A database migrated to head once; each test gets a copy of it."""
+    from inspector.store.db import Database
+
+    name = postgres.create_database()
+    db = Database(postgres.url(name))
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+    return name
+
+
+def fresh_db_url(request: pytest.FixtureRequest, backend: str) -> Iterator[str | None]:
+    """None on SQLite (the file under the data folder); a new PostgreSQL database otherwise."""
+    if backend == "sqlite":
+        yield None
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = server.create_database(template=request.getfixturevalue("pg_template"))
+    try:
+        yield server.url(name)
+    finally:
+        server.drop_database(name)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database the module's app tests run on (every module runs on both)."""
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, backend: str) -> Iterator[str | None]:
+    yield from fresh_db_url(request, backend)
+
+
+@pytest.fixture(scope="module")
+def module_db_url(request: pytest.FixtureRequest, backend: str) -> Iterator[str | None]:
+    yield from fresh_db_url(request, backend)
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +136,10 @@ def _untrained_weights(path: Path) -> Path:
     return path
 
 
-def make_settings(tmp_path: Path, **server: Any) -> Settings:
+def make_settings(tmp_path: Path, *, db_url: str | None = None, station_id: str = "bench-1", **server: Any) -> Settings:
     return Settings(
-        storage=StorageConfig(data_dir=tmp_path / "data"),
+        station_id=station_id,
+        storage=StorageConfig(data_dir=tmp_path / "data", db_url=db_url),
         station=StationConfig(enabled=False),
         webhooks=WebhookConfig(base_delay_s=0.05, max_delay_s=0.2, poll_interval_s=0.05, timeout_s=2.0),
         server=server,
@@ -92,6 +170,11 @@ class Api:
     def data_dir(self) -> Path:
         return self.settings.storage.data_dir
 
+    def sql(self, query: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Rows of a query straight on the app's database (SQLite or PostgreSQL), bypassing the API."""
+        with self.app.state.store.db.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(query), params)]
+
 
 def add_keys(app: FastAPI) -> dict[str, str]:
     keys = {}
@@ -107,18 +190,20 @@ def pipeline(detector: Detector, tmp_path: Path) -> InspectionPipeline:
 
 
 @pytest.fixture
-def api(tmp_path: Path, pipeline: InspectionPipeline) -> Iterator[Api]:
-    settings = make_settings(tmp_path)
+def api(tmp_path: Path, pipeline: InspectionPipeline, db_url: str | None) -> Iterator[Api]:
+    settings = make_settings(tmp_path, db_url=db_url)
     app = create_app(settings, pipeline=pipeline)
     with TestClient(app) as client:
         yield Api(app=app, client=client, settings=settings, keys=add_keys(app))
 
 
 @pytest.fixture(scope="module")
-def shared_api(tmp_path_factory: pytest.TempPathFactory, detector: Detector) -> Iterator[Api]:
+def shared_api(
+    tmp_path_factory: pytest.TempPathFactory, detector: Detector, module_db_url: str | None
+) -> Iterator[Api]:
     """One app for a whole module, for tests that store nothing or only what they read back themselves."""
     tmp = tmp_path_factory.mktemp("shared")
-    settings = make_settings(tmp)
+    settings = make_settings(tmp, db_url=module_db_url)
     app = create_app(settings, pipeline=build_pipeline(settings, detector=detector))
     with TestClient(app) as client:
         yield Api(app=app, client=client, settings=settings, keys=add_keys(app))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
@@ -56,17 +55,13 @@ def test_decisions_are_an_audit_trail(api: Api) -> None:
         assert got[k] == rec[k]
     assert len(got["decisions"]) == 3
     assert got["final"]["disposition"] == "LIQUIDATE"
-    with sqlite3.connect(api.data_dir / "inspector.db") as db:
-        rows = db.execute(
-            "SELECT action, grade, disposition FROM decisions WHERE inspection_id = ? ORDER BY seq", (iid,)
-        ).fetchall()
-        assert rows == [
-            ("accept", rec["grade"]["level"], rec["disposition"]["path"]),
-            ("override", "D", "HARVEST_PARTS"),
-            ("override", rec["grade"]["level"], "LIQUIDATE"),
-        ]
-        stored_grade = db.execute("SELECT grade FROM inspections WHERE id = ?", (iid,)).fetchone()[0]
-        assert stored_grade == rec["grade"]["level"]
+    rows = api.sql("SELECT action, grade, disposition FROM decisions WHERE inspection_id = :i ORDER BY seq", i=iid)
+    assert rows == [
+        ("accept", rec["grade"]["level"], rec["disposition"]["path"]),
+        ("override", "D", "HARVEST_PARTS"),
+        ("override", rec["grade"]["level"], "LIQUIDATE"),
+    ]
+    assert api.sql("SELECT grade FROM inspections WHERE id = :i", i=iid) == [(rec["grade"]["level"],)]
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from typing import Any
 
@@ -53,16 +52,13 @@ def test_post_returns_the_whole_inspection_and_stores_it(api: Api) -> None:
     assert body["decisions"] == [] and body["final"]["decided"] is False
     assert body["final"]["grade"] == body["grade"]["level"]
 
-    # The same JSON comes back from GET, and the row is in the SQLite file itself.
+    # The same JSON comes back from GET, and the row is in the database itself, with its station.
     got = api.client.get(f"/v1/inspections/{body['id']}", headers=api.h("wms")).json()
     assert got == body
-    with sqlite3.connect(api.data_dir / "inspector.db") as db:
-        row = db.execute("SELECT grade, disposition, rma, sku FROM inspections WHERE id = ?", (body["id"],)).fetchone()
-        assert row == (body["grade"]["level"], body["disposition"]["path"], "RMA-1001", "SKU-X")
-        n_images = db.execute(
-            "SELECT count(*) FROM inspection_images WHERE inspection_id = ?", (body["id"],)
-        ).fetchone()
-        assert n_images == (3,)
+    row = api.sql("SELECT grade, disposition, rma, sku, station_id FROM inspections WHERE id = :i", i=body["id"])
+    assert row == [(body["grade"]["level"], body["disposition"]["path"], "RMA-1001", "SKU-X", "bench-1")]
+    assert body["station_id"] == "bench-1"
+    assert api.sql("SELECT count(*) FROM inspection_images WHERE inspection_id = :i", i=body["id"]) == [(3,)]
 
 
 def test_images_are_content_addressed_and_served_back(api: Api) -> None:
@@ -220,9 +216,8 @@ def test_twenty_concurrent_retries_create_exactly_one_inspection(api: Api) -> No
     assert {r.status_code for r in results} == {201}, [r.text for r in results if r.status_code != 201]
     assert len({r.json()["id"] for r in results}) == 1
     assert sum(r.headers.get("idempotent-replayed") == "true" for r in results) == 19
-    with sqlite3.connect(api.data_dir / "inspector.db") as db:
-        assert db.execute("SELECT count(*) FROM inspections").fetchone() == (1,)
-        assert db.execute("SELECT status FROM idempotency_keys WHERE key = 'burst-1'").fetchone() == ("done",)
+    assert api.sql("SELECT count(*) FROM inspections") == [(1,)]
+    assert api.sql("SELECT status FROM idempotency_keys WHERE key = 'burst-1'") == [("done",)]
 
 
 def test_a_failed_request_frees_its_idempotency_key(api: Api) -> None:

@@ -50,8 +50,8 @@ def test_without_a_model_the_api_starts_but_cannot_inspect(tmp_path: Path) -> No
         assert client.get("/v1/inspections", headers=h).json()["items"] == []
 
 
-def test_the_pipeline_is_built_at_start_up_from_settings(tmp_path: Path, detector: Any) -> None:
-    settings = make_settings(tmp_path)
+def test_the_pipeline_is_built_at_start_up_from_settings(tmp_path: Path, detector: Any, db_url: str | None) -> None:
+    settings = make_settings(tmp_path, db_url=db_url)
     settings.detector.model = str(detector.weights)
     settings.detector.imgsz = 320
     app = create_app(settings)
@@ -110,10 +110,10 @@ def test_models_lists_the_registry(api: Api, tmp_path: Path, monkeypatch: pytest
     ]
 
 
-def test_put_policy_validates_swaps_and_survives_a_restart(tmp_path: Path, detector: Any) -> None:
+def test_put_policy_validates_swaps_and_survives_a_restart(tmp_path: Path, detector: Any, db_url: str | None) -> None:
     from inspector.pipeline import build_pipeline
 
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, db_url=db_url)
     app = create_app(settings, pipeline=build_pipeline(settings, detector=detector))
     with TestClient(app) as client:
         keys = add_keys(app)

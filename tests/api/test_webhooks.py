@@ -126,9 +126,9 @@ def test_events_are_signed_delivered_and_retried(api: Api, receiver: Receiver) -
     assert 'inspector_webhook_attempts_total{outcome="delivered"} 2.0' in metrics
 
 
-def test_deliveries_survive_a_restart(tmp_path: Path, pipeline: Any) -> None:
+def test_deliveries_survive_a_restart(tmp_path: Path, pipeline: Any, db_url: str | None) -> None:
     """Events queued while the receiver is down are delivered by the next process."""
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, db_url=db_url)
     down = Receiver()
     url = down.url
     port = down.server.server_address[1]
