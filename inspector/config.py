@@ -100,6 +100,40 @@ class WebhookConfig(_Section):
     batch_size: int = Field(16, ge=1, description="deliveries sent concurrently per tick")
 
 
+class RegistryConfig(_Section):
+    root: Path | None = Field(None, description="model registry folder; None = models/ (or INSPECTOR_MODELS_DIR)")
+    watch: bool = Field(True, description="serve a newly promoted version without a restart")
+    poll_s: float = Field(2.0, gt=0, description="how often the server looks at active.json")
+    promote_tolerance: float = Field(
+        0.02, ge=0, le=1, description="largest per-class AP50 drop a challenger may show and still be promoted"
+    )
+
+
+class DriftConfig(_Section):
+    baseline_days: int = Field(7, ge=1, le=90, description="the days before the one watched form its baseline")
+    min_inspections: int = Field(20, ge=1, description="a day with fewer inspections raises no warning")
+    max_share_change: float = Field(0.15, gt=0, le=1, description="grade or disposition share, absolute change")
+    max_confidence_drop: float = Field(0.10, gt=0, le=1, description="mean detection confidence of a class")
+    max_override_rate_change: float = Field(0.15, gt=0, le=1, description="override rate of a recommended grade")
+    refresh_s: float = Field(300.0, gt=0, description="how often the server recomputes the drift summary")
+
+
+class SamplingConfig(_Section):
+    near_threshold_band: float = Field(0.10, gt=0, le=1, description="|confidence - operating threshold| at most this")
+    near_threshold_per_day: int = Field(50, ge=0)
+    disagreement_per_day: int = Field(200, ge=0, description="overrides and operator flags")
+    rare_class_share: float = Field(0.05, gt=0, le=1, description="a class below this share of detections is rare")
+    rare_class_per_day: int = Field(50, ge=0)
+    random_per_day: int = Field(10, ge=0, description="unremarkable items, a capped random sample")
+    daily_limit: int = Field(250, ge=0, description="all reasons together, per day")
+    seed: int = 0
+
+
+class FeedbackConfig(_Section):
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+
+
 class Settings(BaseSettings):
     """The station's settings: every section, validated, unknown keys refused."""
 
@@ -114,3 +148,5 @@ class Settings(BaseSettings):
     grading: GradingConfig = Field(default_factory=GradingConfig)
     disposition: DispositionConfig = Field(default_factory=DispositionConfig)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)

@@ -200,7 +200,7 @@ def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipe
         if detector is None:
             from inspector.registry import resolve_weights
 
-            weights, version = resolve_weights(settings.detector.model)
+            weights, version = resolve_weights(settings.detector.model, settings.registry.root)
             detector = load_detector(settings.detector, weights, version)
         rubric = load_rubrics(settings.grading.rubric_dir)
         policy = load_policy(settings.disposition.policy_file)

@@ -342,9 +342,17 @@ def promotions(root: Path | None = None) -> list[dict[str, Any]]:
 
 
 def promote(
-    version: str, *, by: str | None = None, note: str | None = None, root: Path | None = None
+    version: str,
+    *,
+    by: str | None = None,
+    note: str | None = None,
+    root: Path | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Make ``version`` the one the station serves: only an intact entry, atomically, on the record."""
+    """Make ``version`` the one the station serves: only an intact entry, atomically, on the record.
+
+    ``extra`` goes into the record too (the promotion guard's verdict, who forced it and why).
+    """
     base = root_dir(root)
     check_version(version, base)
     with _locked(base):
@@ -360,6 +368,8 @@ def promote(
         }
         if note:
             record["note"] = note
+        for key, value in (extra or {}).items():
+            record.setdefault(key, value)
         write_atomic(base / ACTIVE_FILE, json.dumps(record, indent=2) + "\n")
         with (base / PROMOTIONS_FILE).open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")

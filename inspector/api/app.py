@@ -19,8 +19,10 @@ from fastapi.openapi.utils import get_openapi
 
 from inspector import __version__
 from inspector.api import problems
+from inspector.api.drift import DriftMonitor, drift_factory
+from inspector.api.hotswap import ModelWatcher, watcher_factory
 from inspector.api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
-from inspector.api.routes import decisions, inspections, models, ops, policy, webhooks
+from inspector.api.routes import decisions, feedback, inspections, models, ops, policy, webhooks
 from inspector.api.runner import InferenceRunner
 from inspector.api.schemas import ProblemOut
 from inspector.api.service import InspectionService, PipelineSlot
@@ -50,6 +52,7 @@ TAGS = [
     {"name": "decisions", "description": "Final decisions: an audit trail, nothing overwritten."},
     {"name": "policy", "description": "The disposition policy in force."},
     {"name": "models", "description": "The model registry."},
+    {"name": "feedback", "description": "Operator flags on detections, the drift summary: learning from the bench."},
     {"name": "webhooks", "description": "Signed event delivery (Standard Webhooks), at least once."},
     {"name": "ops", "description": "Liveness, readiness, metrics."},
 ]
@@ -77,7 +80,7 @@ def _mount_station(app: FastAPI, settings: Settings) -> None:
 def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline | None = None) -> FastAPI:
     """The station's app. Inject ``pipeline`` in tests; otherwise it is built at start-up."""
     settings = settings or Settings()
-    metrics = Metrics()
+    metrics = Metrics(settings.station_id)
     store = Store(settings.storage)
     slot = PipelineSlot()
     if pipeline is not None:
@@ -89,6 +92,8 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
     )
     worker = WebhookWorker(store.db, settings.webhooks, on_result=lambda o: metrics.webhooks.labels(o).inc())
     service = InspectionService(settings, store, slot, runner, metrics, worker.notify)
+    watcher = ModelWatcher(settings, slot)
+    drift_monitor = DriftMonitor(settings, store, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,7 +132,9 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
     app.state.runner = runner
     app.state.webhook_worker = worker
     app.state.inspections = service
-    app.state.background = []
+    app.state.model_watcher = watcher
+    app.state.drift = drift_monitor
+    app.state.background = [watcher_factory(watcher), drift_factory(drift_monitor)]
 
     def authenticate(key: str) -> Role | None:
         """The role of a live key, or None (for routes mounted by the station)."""
@@ -138,7 +145,7 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
     app.state.authenticate = authenticate
 
     problems.install(app)
-    for module in (inspections, decisions, policy, models, webhooks, ops):
+    for module in (inspections, decisions, feedback, policy, models, webhooks, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, limit_bytes=int(settings.server.max_upload_mb * 1_000_000))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -155,6 +162,7 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = ProblemOut.model_json_schema(
                 ref_template="#/components/schemas/{model}"
             )
+            problems.document_defaults(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from inspector.api.drift import DriftMonitor
+from inspector.api.hotswap import ModelWatcher
 from inspector.api.metrics import Metrics
 from inspector.api.problems import Problem
 from inspector.api.service import InspectionService, PipelineSlot
@@ -113,3 +115,17 @@ def require(*roles: Role) -> Callable[[KeyInfo], KeyInfo]:
 AnyKey = Annotated[KeyInfo, Depends(require(Role.WMS, Role.OPERATOR, Role.ADMIN))]
 OperatorKey = Annotated[KeyInfo, Depends(require(Role.OPERATOR, Role.ADMIN))]
 AdminKey = Annotated[KeyInfo, Depends(require(Role.ADMIN))]
+
+
+def get_watcher(request: Request) -> ModelWatcher:
+    watcher: ModelWatcher = request.app.state.model_watcher
+    return watcher
+
+
+def get_drift(request: Request) -> DriftMonitor:
+    monitor: DriftMonitor = request.app.state.drift
+    return monitor
+
+
+WatcherDep = Annotated[ModelWatcher, Depends(get_watcher)]
+DriftDep = Annotated[DriftMonitor, Depends(get_drift)]

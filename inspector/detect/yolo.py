@@ -523,3 +523,101 @@ def plain_predictor(weights: str | Path, *, imgsz: int, threads: int | None = No
         return len(results[0].boxes)
 
     return run
+
+
+# ------------------------------------------------------------------ per-image match statistics (model comparison)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMatches:
+    """One validation image as ultralytics' validator scored it: each prediction's IoU-threshold hits."""
+
+    name: str
+    tp: np.ndarray[Any, Any]  # (n_pred, 10) bool, IoU 0.50:0.95
+    conf: np.ndarray[Any, Any]  # (n_pred,)
+    pred_cls: np.ndarray[Any, Any]  # (n_pred,)
+    target_cls: np.ndarray[Any, Any]  # (n_target,)
+
+
+def match_stats(
+    weights: str | Path,
+    data_yaml: Path,
+    *,
+    split: str = "test",
+    imgsz: int = 640,
+    iou: float = 0.7,
+    batch: int = 16,
+    threads: int | None = None,
+    out_dir: Path | None = None,
+) -> tuple[list[ImageMatches], tuple[str, ...]]:
+    """Per-image statistics from ultralytics' own validator, so that metrics can be resampled over images.
+
+    The validator matches predictions to labels exactly as ``validate`` does (conf 0.001,
+    all candidate boxes); every image's row is captured as it is handed to the metrics.
+    """
+    from ultralytics.models.yolo.detect import DetectionValidator
+
+    path = Path(weights)
+    if not path.is_file():
+        raise DetectorError(f"model file not found: {path}")
+    yolo_cls = _import_yolo(threads)
+    rows: list[ImageMatches] = []
+
+    class CapturingValidator(DetectionValidator):
+        def init_metrics(self, model: Any) -> None:
+            super().init_metrics(model)
+            metrics: Any = self.metrics
+            inner = metrics.update_stats
+
+            def update_stats(stat: dict[str, Any]) -> None:
+                rows.append(
+                    ImageMatches(
+                        name=str(stat.get("im_name", len(rows))),
+                        tp=np.asarray(stat["tp"], dtype=bool).reshape(-1, 10),
+                        conf=np.asarray(stat["conf"], dtype=np.float64).reshape(-1),
+                        pred_cls=np.asarray(stat["pred_cls"], dtype=np.float64).reshape(-1),
+                        target_cls=np.asarray(stat["target_cls"], dtype=np.float64).reshape(-1),
+                    )
+                )
+                inner(stat)
+
+            metrics.update_stats = update_stats
+
+    run_dir = (out_dir or Path(tempfile.mkdtemp(prefix="inspector-match-")) / "val").resolve()
+    try:
+        m: Any = yolo_cls(str(path), task="detect")
+        m.val(
+            validator=CapturingValidator,
+            data=str(data_yaml),
+            split=split,
+            imgsz=imgsz,
+            batch=batch,
+            conf=0.001,
+            iou=iou,
+            device="cpu",
+            workers=0,
+            plots=False,
+            project=str(run_dir.parent),
+            name=run_dir.name,
+            exist_ok=True,
+            verbose=False,
+            save_json=False,
+        )
+    except DetectorError:
+        raise
+    except Exception as exc:
+        raise DetectorError(f"evaluation failed: {_one_line(exc)}") from exc
+    return rows, names_of(m)
+
+
+def average_precision(
+    tp: np.ndarray[Any, Any],
+    conf: np.ndarray[Any, Any],
+    pred_cls: np.ndarray[Any, Any],
+    target_cls: np.ndarray[Any, Any],
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """AP per class at IoU 0.50:0.95, by ultralytics' ``ap_per_class``: (ap of shape (k, 10), the k class ids)."""
+    from ultralytics.utils.metrics import ap_per_class
+
+    out = ap_per_class(tp, conf, pred_cls, target_cls, plot=False)
+    return np.asarray(out[5], dtype=np.float64).reshape(-1, 10), np.asarray(out[6], dtype=np.int64)

@@ -9,12 +9,11 @@ from typing import Any
 import anyio
 from fastapi import APIRouter
 
-from inspector.api.deps import AnyKey, SlotDep
+from inspector.api.deps import AnyKey, SettingsDep, SlotDep
 from inspector.api.problems import responses
 from inspector.api.schemas import ModelsOut
 from inspector.detect.base import DetectorError
-from inspector.paths import models_dir
-from inspector.registry import WEIGHTS_FILE, active_version
+from inspector.registry import WEIGHTS_FILE, active_version, root_dir
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -51,7 +50,7 @@ def list_registry(root: Path, serving: str | None) -> dict[str, Any]:
 
 
 @router.get("", response_model=ModelsOut, summary="Registered models", responses=responses(401, 403))
-async def get_models(_key: AnyKey, slot: SlotDep) -> dict[str, Any]:
+async def get_models(_key: AnyKey, slot: SlotDep, settings: SettingsDep) -> dict[str, Any]:
     """Every version under ``models/``, which one is promoted (active) and which one answers (serving)."""
     serving = slot.pipeline.model_version if slot.pipeline is not None else None
-    return await anyio.to_thread.run_sync(list_registry, models_dir(), serving)
+    return await anyio.to_thread.run_sync(list_registry, root_dir(settings.registry.root), serving)

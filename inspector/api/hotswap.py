@@ -1,0 +1,121 @@
+"""Serving a newly promoted model without a restart.
+
+The watcher reads the registry's ``active.json``; when the promoted version changes it
+loads the new detector off the request path and swaps it into the pipeline. The pipeline
+takes its detector under its lock, so an inspection already running finishes on the old
+model and the next one gets the new. A version that does not load is logged and the old
+one keeps serving. Settings that pin a model (``detector.model``) are left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+
+from inspector import registry
+from inspector.api.service import PipelineSlot
+from inspector.config import Settings
+
+log = logging.getLogger("inspector.api")
+
+
+class ModelWatcher:
+    """Follows the registry's active pointer and swaps the pipeline's detector when it moves."""
+
+    def __init__(self, settings: Settings, slot: PipelineSlot) -> None:
+        self.settings = settings
+        self.slot = slot
+        self._seen: tuple[Any, ...] | None = None
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+        self.swaps = 0
+
+    @property
+    def root(self) -> Path:
+        return registry.root_dir(self.settings.registry.root)
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.detector.model is None
+
+    def _pointer(self) -> tuple[Any, ...] | None:
+        try:
+            record = registry.active_record(self.root)
+        except registry.RegistryError as exc:
+            self.last_error = str(exc)
+            return None
+        if record is None:
+            return None
+        return (record.get("version"), record.get("promoted_at"), record.get("promoted_by"))
+
+    def prime(self) -> None:
+        """Remember the pointer as it is when the pipeline is first loaded: no swap for that one."""
+        self._seen = self._pointer()
+
+    def check(self, *, force: bool = False) -> dict[str, Any]:
+        """Swap when the active version moved (or always, with ``force``); blocking, call it off the loop."""
+        with self._lock:
+            pointer = self._pointer()
+            pipeline = self.slot.pipeline
+            serving = pipeline.model_version if pipeline is not None else None
+            if not self.enabled:
+                return {"swapped": False, "serving": serving, "reason": "the configuration pins the model"}
+            if pointer is None or (pointer == self._seen and not force):
+                return {"swapped": False, "serving": serving, "reason": self.last_error}
+            set_detector: Callable[[Any], None] | None = getattr(pipeline, "set_detector", None)
+            if pipeline is None or set_detector is None:
+                return {"swapped": False, "serving": serving, "reason": "no pipeline that can change its model"}
+            try:
+                from inspector.detect import load_detector
+
+                weights, version = registry.resolve_serving(self.root)
+                if version == serving:
+                    self._seen = pointer
+                    return {"swapped": False, "serving": serving, "reason": None}
+                detector = load_detector(self.settings.detector, weights, version)
+            except Exception as exc:  # a broken promotion must not take the station down
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("the promoted model could not be loaded; still serving %s: %s", serving, self.last_error)
+                self._seen = pointer
+                return {"swapped": False, "serving": serving, "reason": self.last_error}
+            set_detector(detector)
+            self._seen = pointer
+            self.last_error = None
+            self.swaps += 1
+            log.info("now serving %s (was %s)", detector.model_version, serving)
+            return {"swapped": True, "serving": detector.model_version, "previous": serving, "reason": None}
+
+
+def watcher_factory(watcher: ModelWatcher) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A background task for ``app.state.background``: polls the pointer every ``registry.poll_s``."""
+
+    @asynccontextmanager
+    async def watching(app: FastAPI) -> AsyncIterator[None]:
+        if not watcher.settings.registry.watch or not watcher.enabled:
+            yield
+            return
+        await anyio.to_thread.run_sync(watcher.prime)
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(watcher.settings.registry.poll_s)
+                try:
+                    await anyio.to_thread.run_sync(watcher.check)
+                except Exception as exc:  # keep watching
+                    log.warning("model watcher: %s", exc)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    return watching

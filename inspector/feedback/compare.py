@@ -1,0 +1,191 @@
+"""Champion against challenger: per-class AP deltas with paired bootstrap intervals over images.
+
+Both models are scored image by image by ultralytics' validator; each resample draws the
+same images (with replacement) for both, and AP is recomputed by ultralytics' own
+``ap_per_class`` on the pooled rows of the draw. The promotion guard reads the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[Any]
+ApFn = Callable[[Array, Array, Array, Array], tuple[Array, Array]]
+
+
+class Matches(Protocol):
+    """What one image contributes: predictions with IoU-threshold hits, and the true classes."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def tp(self) -> Array: ...
+    @property
+    def conf(self) -> Array: ...
+    @property
+    def pred_cls(self) -> Array: ...
+    @property
+    def target_cls(self) -> Array: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pooled:
+    """Every image's rows concatenated once, with offsets, so a resample is a cheap gather."""
+
+    tp: Array
+    conf: Array
+    pred_cls: Array
+    target_cls: Array
+    pred_of: list[Array]  # row indices of each image's predictions
+    target_of: list[Array]
+
+    @classmethod
+    def of(cls, images: Sequence[Matches]) -> Pooled:
+        pred_of: list[Array] = []
+        target_of: list[Array] = []
+        p = t = 0
+        for im in images:
+            pred_of.append(np.arange(p, p + len(im.conf)))
+            target_of.append(np.arange(t, t + len(im.target_cls)))
+            p += len(im.conf)
+            t += len(im.target_cls)
+        return cls(
+            tp=np.concatenate([im.tp.reshape(-1, 10) for im in images]) if images else np.zeros((0, 10), bool),
+            conf=np.concatenate([im.conf for im in images]) if images else np.zeros(0),
+            pred_cls=np.concatenate([im.pred_cls for im in images]) if images else np.zeros(0),
+            target_cls=np.concatenate([im.target_cls for im in images]) if images else np.zeros(0),
+            pred_of=pred_of,
+            target_of=target_of,
+        )
+
+    def draw(self, idx: Array) -> tuple[Array, Array, Array, Array]:
+        pi = np.concatenate([self.pred_of[i] for i in idx]) if len(idx) else np.zeros(0, np.int64)
+        ti = np.concatenate([self.target_of[i] for i in idx]) if len(idx) else np.zeros(0, np.int64)
+        pi, ti = pi.astype(np.int64), ti.astype(np.int64)
+        return self.tp[pi], self.conf[pi], self.pred_cls[pi], self.target_cls[ti]
+
+
+def ap50_by_class(pooled: Pooled, idx: Array, n_classes: int, ap_fn: ApFn) -> Array:
+    """AP50 per class id on the images ``idx`` (NaN for a class with no labels in them)."""
+    out = np.full(n_classes, np.nan)
+    tp, conf, pred_cls, target_cls = pooled.draw(idx)
+    if len(target_cls) == 0:
+        return out
+    ap, classes = ap_fn(tp, conf, pred_cls, target_cls)
+    for row, c in zip(ap, classes, strict=True):
+        if 0 <= int(c) < n_classes:
+            out[int(c)] = float(row[0])
+    return out
+
+
+def _interval(values: Array, level: float) -> tuple[float | None, float | None]:
+    v = values[~np.isnan(values)]
+    if len(v) == 0:
+        return None, None
+    lo, hi = np.quantile(v, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def _mean_present(ap: Array) -> float:
+    present = ap[~np.isnan(ap)]
+    return float(present.mean()) if len(present) else float("nan")
+
+
+def bootstrap_compare(
+    champion: Sequence[Matches],
+    challenger: Sequence[Matches],
+    names: Sequence[str],
+    ap_fn: ApFn,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """AP50 of both models, their delta (challenger - champion) and bootstrap intervals, overall and per class."""
+    if [m.name for m in champion] != [m.name for m in challenger]:
+        raise ValueError("the two models were not scored on the same images in the same order")
+    if not champion:
+        raise ValueError("no images to compare on")
+    n, k = len(champion), len(names)
+    pa, pb = Pooled.of(champion), Pooled.of(challenger)
+    everything = np.arange(n)
+    ap_a, ap_b = ap50_by_class(pa, everything, k, ap_fn), ap50_by_class(pb, everything, k, ap_fn)
+    rng = np.random.default_rng(seed)
+    boot_a = np.full((resamples, k), np.nan)
+    boot_b = np.full((resamples, k), np.nan)
+    for r in range(resamples):
+        idx = rng.integers(0, n, n)
+        boot_a[r] = ap50_by_class(pa, idx, k, ap_fn)
+        boot_b[r] = ap50_by_class(pb, idx, k, ap_fn)
+    present = ~np.isnan(ap_a)
+    per_class: dict[str, dict[str, Any]] = {}
+    for c in np.flatnonzero(present):
+        delta = boot_b[:, c] - boot_a[:, c]
+        lo, hi = _interval(delta, level)
+        per_class[str(names[c])] = {
+            "instances": int(sum(int((m.target_cls == c).sum()) for m in champion)),
+            "champion_ap50": float(ap_a[c]),
+            "challenger_ap50": float(ap_b[c]),
+            "delta": float(ap_b[c] - ap_a[c]),
+            "delta_ci": [lo, hi],
+        }
+    with np.errstate(invalid="ignore"):
+        m_a = np.array([_mean_present(np.where(present, row, np.nan)) for row in boot_a])
+        m_b = np.array([_mean_present(np.where(present, row, np.nan)) for row in boot_b])
+    lo, hi = _interval(m_b - m_a, level)
+    return {
+        "images": n,
+        "resamples": resamples,
+        "seed": seed,
+        "level": level,
+        "map50": {
+            "champion": _mean_present(ap_a[present]),
+            "challenger": _mean_present(ap_b[present]),
+            "delta": _mean_present(ap_b[present]) - _mean_present(ap_a[present]),
+            "delta_ci": [lo, hi],
+        },
+        "per_class": per_class,
+    }
+
+
+def regressions(comparison: dict[str, Any], tolerance: float) -> list[str]:
+    """The classes on which the challenger's AP50 is lower than the champion's by more than ``tolerance``."""
+    out = []
+    for name, row in comparison.get("per_class", {}).items():
+        if float(row["delta"]) < -tolerance:
+            out.append(f"{name}: AP50 {row['champion_ap50']:.3f} -> {row['challenger_ap50']:.3f} ({row['delta']:+.3f})")
+    return out
+
+
+def comparison_text(champion: str, challenger: str, comparison: dict[str, Any]) -> str:
+    """A Markdown table of the comparison, as ``inspector models compare`` prints it."""
+
+    def f(v: float | None) -> str:
+        return "–" if v is None or np.isnan(v) else f"{v:.3f}"
+
+    def ci(pair: list[float | None]) -> str:
+        return f"[{f(pair[0])}, {f(pair[1])}]"
+
+    m = comparison["map50"]
+    lines = [
+        f"## {challenger} against {champion}",
+        "",
+        f"{comparison['images']} images, {comparison['resamples']} paired bootstrap resamples over images "
+        f"(seed {comparison['seed']}), {round(comparison['level'] * 100)}% intervals; "
+        "AP50 by ultralytics' ap_per_class.",
+        "",
+        "| class | instances | champion AP50 | challenger AP50 | delta | interval |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| **all (mAP50)** | | {f(m['champion'])} | {f(m['challenger'])} | {f(m['delta'])} | {ci(m['delta_ci'])} |",
+    ]
+    for name, row in comparison["per_class"].items():
+        lines.append(
+            f"| {name} | {row['instances']} | {f(row['champion_ap50'])} | {f(row['challenger_ap50'])} "
+            f"| {f(row['delta'])} | {ci(row['delta_ci'])} |"
+        )
+    return "\n".join(lines) + "\n"
