@@ -45,6 +45,10 @@ app.add_typer(models_app, name="models")
 from inspector.data.cli import data_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
+from inspector.feedback.cli import feedback_app, replay_cmd  # noqa: E402
+
+app.add_typer(feedback_app, name="feedback")
+app.command("replay")(replay_cmd)
 # [/sub-apps]
 
 

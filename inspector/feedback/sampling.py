@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -33,7 +33,7 @@ def class_shares(inspections: Iterable[Mapping[str, Any]]) -> dict[str, float]:
 
 
 def sample(
-    inspections: list[Mapping[str, Any]], cfg: SamplingConfig, *, threshold: float, seed: int | None = None
+    inspections: Sequence[Mapping[str, Any]], cfg: SamplingConfig, *, threshold: float, seed: int | None = None
 ) -> list[Candidate]:
     """The views worth labelling, at most ``cfg.daily_limit`` per day, each with its reasons."""
     shares = class_shares(inspections)

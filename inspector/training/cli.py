@@ -176,16 +176,74 @@ def promote_cmd(
     version: Annotated[str, typer.Argument(help="registry version to serve")],
     by: Annotated[str | None, typer.Option(help="who promotes (default user@host)")] = None,
     note: Annotated[str | None, typer.Option(help="why, for the promotion log")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="compare with the active version on this dataset first")
+    ] = None,
+    split: Annotated[str, typer.Option(help="with --data: train | val | test")] = "test",
+    tolerance: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="largest per-class AP50 drop allowed (default: the configuration's)"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="promote even if worse; needs --by and --reason")] = False,
+    reason: Annotated[str | None, typer.Option(help="with --force: why, recorded in the promotion log")] = None,
     models_dir: ModelsDirOpt = None,
 ) -> None:
-    """Make a version the active one (atomic; recorded with who and when)."""
-    from inspector import registry
+    """Make a version the active one (atomic; recorded with who and when).
 
-    rec = registry.promote(version, by=by, note=note, root=models_dir)
+    A version replacing another must have been compared with it (``models compare``, or
+    ``--data`` here) and be no worse than the tolerance on any class; ``--force`` overrides
+    that, and the log records who forced it and why.
+    """
+    from inspector.config import Settings
+    from inspector.feedback.champion import compare_versions, guarded_promote
+
+    settings = Settings()
+    root = models_dir or settings.registry.root
+    tol = settings.registry.promote_tolerance if tolerance is None else tolerance
+    if data is not None:
+        from inspector import registry
+
+        active = registry.active_version(registry.root_dir(root))
+        if active is not None and active != version:
+            compare_versions(active, version, data, split=split, root=root)
+    rec = guarded_promote(version, by=by, note=note, force=force, reason=reason, root=root, tolerance=tol)
+    guard = rec.get("guard") or {}
     typer.echo(
         f"active: {rec['version']} (promoted by {rec['promoted_by']} at {rec['promoted_at']}; "
         f"previous: {rec['previous'] or 'none'})"
+        + (f"; FORCED over: {'; '.join(guard['regressions'])}" if guard.get("forced") else "")
     )
+
+
+@models_app.command("compare")
+def compare_cmd(
+    champion: Annotated[str, typer.Argument(help="the version serving now (A)")],
+    challenger: Annotated[str, typer.Argument(help="the candidate (B)")],
+    data: Annotated[Path, typer.Option("--data", help="dataset description (YOLO data.yaml)")],
+    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    resamples: Annotated[int, typer.Option(min=10, help="bootstrap resamples over images")] = 1000,
+    seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
+    imgsz: Annotated[int | None, typer.Option(min=32, help="input size (default: the challenger's)")] = None,
+    threads: ThreadsOpt = None,
+    models_dir: ModelsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of the table")] = False,
+) -> None:
+    """Per-class AP50 of B against A with paired bootstrap intervals; stored with B for the promotion guard."""
+    from inspector.feedback.champion import compare_versions
+    from inspector.feedback.compare import comparison_text
+
+    result = compare_versions(
+        champion,
+        challenger,
+        data,
+        split=split,
+        root=models_dir,
+        resamples=resamples,
+        seed=seed,
+        imgsz=imgsz,
+        threads=threads,
+    )
+    typer.echo(json.dumps(result, indent=2) if as_json else comparison_text(champion, challenger, result))
 
 
 @models_app.command("export")

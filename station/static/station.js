@@ -17,6 +17,9 @@
     ["policy_exception", "customer or vendor agreement"],
     ["other", "other"],
   ];
+  // The defect classes an operator can name for a missed defect (the labelmap without "item").
+  const DEFECTS = ["scratch", "dent", "crack", "stain", "tear", "missing_part", "broken_seal"];
+  const DRIFT_EVERY_MS = 10000;
   // One colour per class id, as on the server-drawn live view (RGB here).
   const PALETTE = ["#c8c8c8", "#ffd700", "#1e90ff", "#dc143c", "#808000", "#ff69b4", "#32cd32", "#ff4500"];
 
@@ -46,13 +49,15 @@
     shownLocalAt: 0,
     lastErrorCapture: null,
     override: null,
+    flag: null,
+    drift: null,
     historyCursor: null,
     historyRma: "",
     readyCheckedAt: 0,
     readyFromApi: null,
   };
   // Read by the browser tests: when each inspection became visible, and the decisions sent.
-  const probe = { shownAt: {}, decisions: [], initialId: null };
+  const probe = { shownAt: {}, decisions: [], flags: [], initialId: null };
   window.__station = probe;
 
   class ApiError extends Error {
@@ -122,6 +127,7 @@
     state.needKey = false;
     $("key-dialog").close();
     loadHistory(true);
+    loadDrift();
   });
   $("key-dialog").addEventListener("cancel", (ev) => {
     if (!state.key) ev.preventDefault(); // nothing works without a key
@@ -161,6 +167,11 @@
         out.push(banner("warn", `Start-of-shift check, ${w.camera_id}: ${w.message}`));
       }
       if (s.last_error) out.push(banner("bad", s.last_error));
+    }
+    for (const w of (state.drift && state.drift.warnings) || []) {
+      const b = banner("warn", `Drift on ${state.drift.day}: ${w.text}. Tell the ML engineers.`);
+      b.classList.add("drift");
+      out.push(b);
     }
     box.replaceChildren(...out);
   }
@@ -275,6 +286,7 @@
       return;
     }
     cancelOverride();
+    cancelFlag(true);
     state.shown = insp;
     state.shownLocalAt = performance.now();
     renderInspection(insp);
@@ -365,6 +377,11 @@
         const ctx = canvas.getContext("2d");
         ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
         drawBoxes(ctx, v.detections || [], scale);
+        canvas.dataset.scale = String(scale);
+        canvas.dataset.view = String(v.n ?? i);
+        canvas.__bitmap = bitmap;
+        canvas.__detections = v.detections || [];
+        enableDrawing(canvas);
       }),
     );
   }
@@ -505,6 +522,152 @@
     if (state.shown) renderOverrideOptions();
   }
 
+  // ------------------------------------------------------------------ flags: missed and false defects
+
+  // M: a defect the model missed (drag a box on the view if you like, then its class 1-7, or Enter for none).
+  // F: a detection that is not a defect (pick it 1-9). Both become label candidates; the decision is untouched.
+  function flagTargets(insp) {
+    const out = [];
+    for (const v of (insp && insp.views) || []) {
+      (v.detections || []).forEach((d, i) => out.push({ view: v.n, detection: d.index ?? i, det: d }));
+    }
+    return out.slice(0, 9);
+  }
+
+  function renderFlag() {
+    const panel = $("flag");
+    const f = state.flag;
+    if (!f) {
+      panel.hidden = true;
+      return;
+    }
+    panel.hidden = false;
+    if (f.kind === "missed_defect") {
+      const where = f.box ? `box on view ${f.view} drawn` : "drag a box on the view if you can";
+      $("flag-title").textContent = `Missed defect (${where}): its class with 1–${DEFECTS.length}, Enter for unknown, Esc to cancel`;
+      $("flag-options").replaceChildren(...DEFECTS.map((c, i) => el("li", { dataset: { cls: c } }, el("kbd", {}, i + 1), ` ${pretty(c)}`)));
+    } else {
+      $("flag-title").textContent = "False defect: which detection is wrong? 1–9, Esc to cancel";
+      $("flag-options").replaceChildren(
+        ...flagTargets(state.shown).map((t, i) =>
+          el("li", {}, el("kbd", {}, i + 1), ` ${t.det.class_name} ${t.det.confidence.toFixed(2)} (view ${t.view})`),
+        ),
+      );
+    }
+  }
+
+  function startFlag(kind) {
+    if (justArrived()) return;
+    if (!state.shown) {
+      message("Nothing to flag yet.", "bad");
+      return;
+    }
+    if (kind === "false_defect" && !flagTargets(state.shown).length) {
+      message("No detections to flag as false: use M for a missed defect.", "bad");
+      return;
+    }
+    state.flag = { kind, box: null, view: 0 };
+    document.querySelectorAll("#views canvas").forEach((c) => c.classList.toggle("drawing", kind === "missed_defect"));
+    renderFlag();
+    message(kind === "missed_defect" ? "Missed defect: draw a box (optional), then pick the class." : "False defect: pick the detection.");
+  }
+
+  function cancelFlag(quiet) {
+    const had = state.flag;
+    state.flag = null;
+    document.querySelectorAll("#views canvas").forEach((c) => c.classList.remove("drawing"));
+    renderFlag();
+    if (had && had.box && state.shown) drawViews(state.shown); // clear the drawn box
+    if (had && !quiet) message("Flag cancelled.");
+  }
+
+  async function sendFlag(body) {
+    const insp = state.shown;
+    cancelFlag(true);
+    if (!insp) return;
+    try {
+      await api(`/v1/inspections/${encodeURIComponent(insp.id)}/flags`, { method: "POST", json: body });
+    } catch (e) {
+      if (e.status !== 401) message(`Flag not saved: ${e.message}`, "bad");
+      return;
+    }
+    probe.flags.push({ id: insp.id, ...body });
+    const what = body.kind === "missed_defect" ? `missed ${pretty(body.class_name || "defect")}` : "false defect";
+    message(`Flagged: ${what}. Thank you, it goes to the next training round.`, "ok");
+  }
+
+  function pickFlag(n) {
+    const f = state.flag;
+    if (!f) return;
+    if (f.kind === "missed_defect") {
+      const cls = DEFECTS[n - 1];
+      if (!cls) return;
+      const body = { kind: "missed_defect", view: f.view, class_name: cls };
+      if (f.box) body.box = f.box;
+      sendFlag(body);
+    } else {
+      const t = flagTargets(state.shown)[n - 1];
+      if (!t) {
+        message(`No detection ${n}.`, "bad");
+        return;
+      }
+      sendFlag({ kind: "false_defect", view: t.view, detection: t.detection });
+    }
+  }
+
+  function enableDrawing(canvas) {
+    let start = null;
+    const at = (ev) => {
+      const r = canvas.getBoundingClientRect();
+      return [((ev.clientX - r.left) * canvas.width) / r.width, ((ev.clientY - r.top) * canvas.height) / r.height];
+    };
+    const paint = (a, b) => {
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(canvas.__bitmap, 0, 0, canvas.width, canvas.height);
+      drawBoxes(ctx, canvas.__detections, Number(canvas.dataset.scale));
+      ctx.setLineDash([6, 4]);
+      ctx.lineWidth = 2.5;
+      ctx.strokeStyle = "#ff8c00";
+      ctx.strokeRect(Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1]));
+      ctx.setLineDash([]);
+    };
+    canvas.addEventListener("mousedown", (ev) => {
+      if (!state.flag || state.flag.kind !== "missed_defect") return;
+      ev.preventDefault();
+      start = at(ev);
+    });
+    canvas.addEventListener("mousemove", (ev) => {
+      if (start) paint(start, at(ev));
+    });
+    window.addEventListener("mouseup", (ev) => {
+      if (!start) return;
+      const end = at(ev);
+      const a = start;
+      start = null;
+      if (!state.flag || Math.abs(end[0] - a[0]) < 3 || Math.abs(end[1] - a[1]) < 3) return;
+      const scale = Number(canvas.dataset.scale) || 1;
+      const clamp = (v, hi) => Math.max(0, Math.min(hi, v / scale));
+      const w = canvas.width / scale;
+      const h = canvas.height / scale;
+      state.flag.box = [clamp(Math.min(a[0], end[0]), w), clamp(Math.min(a[1], end[1]), h), clamp(Math.max(a[0], end[0]), w), clamp(Math.max(a[1], end[1]), h)].map((v) => Math.round(v * 10) / 10);
+      state.flag.view = Number(canvas.dataset.view) || 0;
+      paint(a, end);
+      renderFlag();
+    });
+  }
+
+  // ------------------------------------------------------------------ drift
+
+  async function loadDrift() {
+    if (state.needKey || !state.key) return;
+    try {
+      state.drift = await api("/v1/feedback/drift");
+    } catch (e) {
+      return;
+    }
+    renderBanners();
+  }
+
   // ------------------------------------------------------------------ bench controls
 
   async function capture() {
@@ -632,6 +795,20 @@
       moveInHistory(t, ev.key === "ArrowDown" ? 1 : -1);
       return;
     }
+    if (state.flag) {
+      if (ev.key === "Escape") {
+        ev.preventDefault();
+        cancelFlag(false);
+      } else if (/^[1-9]$/.test(ev.key)) {
+        ev.preventDefault();
+        pickFlag(Number(ev.key));
+      } else if (ev.key === "Enter" && state.flag.kind === "missed_defect") {
+        ev.preventDefault();
+        const f = state.flag;
+        sendFlag(f.box ? { kind: "missed_defect", view: f.view, box: f.box } : { kind: "missed_defect", view: f.view });
+      }
+      return;
+    }
     if (state.override) {
       if (ev.key === "Escape") {
         ev.preventDefault();
@@ -680,6 +857,16 @@
         ev.preventDefault();
         storeReference();
         break;
+      case "m":
+      case "M":
+        ev.preventDefault();
+        startFlag("missed_defect");
+        break;
+      case "f":
+      case "F":
+        ev.preventDefault();
+        startFlag("false_defect");
+        break;
       case "Escape":
         if (t && t.blur) t.blur();
         break;
@@ -703,6 +890,8 @@
       }
     }
     if (!state.needKey) loadHistory(true);
+    loadDrift();
+    setInterval(loadDrift, DRIFT_EVERY_MS);
     pollLoop();
   }
 
