@@ -36,9 +36,15 @@ class StorageConfig(_Section):
     data_dir: Path = Path("data")
     db_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under data_dir")
     busy_timeout_ms: int = Field(30_000, ge=0, description="SQLite: wait this long for a lock")
+    image_dir: Path | None = Field(
+        None, description="content-addressed image folder, may be shared by a fleet; default data_dir/images"
+    )
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{(self.data_dir / 'inspector.db').resolve()}"
+
+    def resolved_image_dir(self) -> Path:
+        return self.image_dir or self.data_dir / "images"
 
 
 class DetectorConfig(_Section):

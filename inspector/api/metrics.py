@@ -1,4 +1,8 @@
-"""Prometheus metrics on a per-app registry (several apps may live in one process)."""
+"""Prometheus metrics on a per-app registry (several apps may live in one process).
+
+Every series carries a ``station`` label: the benches of a fleet are scraped
+one by one, and their series add up by station without relabelling rules.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inspector.api.problems import TooLarge
@@ -13,41 +18,70 @@ from inspector.api.problems import TooLarge
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-class Metrics:
-    """Every series the station exports."""
+class StationLabelled:
+    """A labelled metric whose first label, ``station``, is already filled in."""
 
-    def __init__(self) -> None:
+    def __init__(self, metric: MetricWrapperBase, station: str) -> None:
+        self._metric = metric
+        self._station = station
+
+    def labels(self, *values: str) -> Any:
+        return self._metric.labels(self._station, *values)
+
+
+class Metrics:
+    """Every series the station exports, labelled with its station id."""
+
+    def __init__(self, station: str = "bench-1") -> None:
+        self.station = station
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "inspector_http_requests", "HTTP requests served", ["method", "route", "status"], registry=r
+        st = ["station"]
+        self.requests = StationLabelled(
+            Counter("inspector_http_requests", "HTTP requests served", [*st, "method", "route", "status"], registry=r),
+            station,
         )
-        self.latency = Histogram(
-            "inspector_http_request_duration_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        self.latency = StationLabelled(
+            Histogram(
+                "inspector_http_request_duration_seconds",
+                "HTTP request latency",
+                [*st, "method", "route"],
+                buckets=_LATENCY_BUCKETS,
+                registry=r,
+            ),
+            station,
         )
-        self.inspections = Counter(
-            "inspector_inspections",
-            "Inspections stored, by grade and disposition",
-            ["grade", "disposition", "source"],
-            registry=r,
+        self.inspections = StationLabelled(
+            Counter(
+                "inspector_inspections",
+                "Inspections stored, by grade and disposition",
+                [*st, "grade", "disposition", "source"],
+                registry=r,
+            ),
+            station,
         )
-        self.decisions = Counter("inspector_decisions", "Final decisions recorded", ["action"], registry=r)
+        self.decisions = StationLabelled(
+            Counter("inspector_decisions", "Final decisions recorded", [*st, "action"], registry=r), station
+        )
         self.model_latency = Histogram(
             "inspector_model_latency_seconds",
             "Time in the pipeline per inspection",
+            st,
             buckets=_LATENCY_BUCKETS,
             registry=r,
-        )
-        self.queue = Gauge("inspector_inference_queue", "Inspections running or waiting for the model", registry=r)
+        ).labels(station)
+        self.queue = Gauge(
+            "inspector_inference_queue", "Inspections running or waiting for the model", st, registry=r
+        ).labels(station)
         self.rejected = Counter(
-            "inspector_inference_rejected", "Inspections refused because the queue was full", registry=r
+            "inspector_inference_rejected", "Inspections refused because the queue was full", st, registry=r
+        ).labels(station)
+        self.replays = Counter(
+            "inspector_idempotent_replays", "Requests answered from a stored response", st, registry=r
+        ).labels(station)
+        self.webhooks = StationLabelled(
+            Counter("inspector_webhook_attempts", "Webhook delivery attempts", [*st, "outcome"], registry=r), station
         )
-        self.replays = Counter("inspector_idempotent_replays", "Requests answered from a stored response", registry=r)
-        self.webhooks = Counter("inspector_webhook_attempts", "Webhook delivery attempts", ["outcome"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

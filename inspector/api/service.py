@@ -162,28 +162,54 @@ class InspectionService:
         item_json = item_dict(item)
         req_hash = request_hash(digests, item_json)
 
-        if idempotency_key is not None:
-            stored = await self._claim(idempotency_key, req_hash)
+        if idempotency_key is None:
+            return await self._run_and_store(
+                frames, item, item_json, images, digests, req_hash, None, None, source, created_by, timings_ms, t0
+            )
+        for _ in range(3):  # a lease that ran out mid-way: the key went to a retry, so answer as that retry does
+            stored, lease = await self._claim(idempotency_key, req_hash)
             if stored is not None:
                 self.metrics.replays.inc()
                 if replayed is not None:
                     replayed.append(True)
                 return stored
-        try:
-            return await self._run_and_store(
-                frames, item, item_json, images, digests, req_hash, idempotency_key, source, created_by, timings_ms, t0
-            )
-        except BaseException:
-            if idempotency_key is not None:
-                await anyio.to_thread.run_sync(self._release, idempotency_key, req_hash)
-            raise
+            try:
+                return await self._run_and_store(
+                    frames,
+                    item,
+                    item_json,
+                    images,
+                    digests,
+                    req_hash,
+                    idempotency_key,
+                    lease,
+                    source,
+                    created_by,
+                    timings_ms,
+                    t0,
+                )
+            except repo.KeyLost:
+                continue
+            except BaseException:
+                await anyio.to_thread.run_sync(self._release, idempotency_key, req_hash, lease)
+                raise
+        raise Problem(
+            409,
+            "a request with this Idempotency-Key is still being processed",
+            code="idempotency_key_in_use",
+            headers={"Retry-After": "2"},
+        )
 
-    def _release(self, key: str, req_hash: str) -> None:
+    def _release(self, key: str, req_hash: str, lease: datetime | None) -> None:
         with self.store.db.write() as s:
-            repo.release_key(s, key, req_hash)
+            repo.release_key(s, key, req_hash, lease)
 
-    async def _claim(self, key: str, req_hash: str) -> dict[str, Any] | None:
-        """Own the key (None) or return the stored body; waits while a first request runs."""
+    async def _claim(self, key: str, req_hash: str) -> tuple[dict[str, Any] | None, datetime | None]:
+        """Own the key (``(None, lease)``) or return the stored body; waits while a first request runs.
+
+        Races between processes are settled by the database: a unique key, so
+        the loser of two inserts gets IntegrityError and looks again.
+        """
         lease = timedelta(seconds=self.settings.server.idempotency_wait_s)
         deadline = time.monotonic() + self.settings.server.idempotency_wait_s
         delay = 0.02
@@ -202,7 +228,7 @@ class InspectionService:
                     503, f"the database is busy ({exc.orig}); retry", code="storage_busy", headers={"Retry-After": "1"}
                 ) from exc
             if claim.kind == "new":
-                return None
+                return None, claim.lease
             if claim.kind == "conflict":
                 raise Problem(
                     409,
@@ -214,7 +240,7 @@ class InspectionService:
                 body = await anyio.to_thread.run_sync(self._stored_body, claim.inspection_id)
                 if body is None:
                     raise Problem(500, "the stored response of this Idempotency-Key is missing", code="internal_error")
-                return as_served(repo.compose(body, []))
+                return as_served(repo.compose(body, [])), None
             if time.monotonic() > deadline:
                 raise Problem(
                     409,
@@ -238,6 +264,7 @@ class InspectionService:
         digests: list[str],
         req_hash: str,
         idempotency_key: str | None,
+        idempotency_lease: datetime | None,
         source: str,
         created_by: str | None,
         timings_ms: dict[str, float] | None,
@@ -297,6 +324,7 @@ class InspectionService:
                     request_hash=req_hash,
                     created_by=created_by,
                     idempotency_key=idempotency_key,
+                    idempotency_lease=idempotency_lease,
                 )
                 add_event(s, "inspection.completed", served)
 
@@ -376,6 +404,7 @@ class InspectionService:
         since: datetime | None = None,
         grade: str | None = None,
         disposition: str | None = None,
+        station: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
     ) -> dict[str, Any]:
@@ -384,7 +413,15 @@ class InspectionService:
         def read() -> tuple[list[dict[str, Any]], str | None]:
             with self.store.db.read() as s:
                 return repo.list_inspections(
-                    s, rma=rma, sku=sku, since=since, grade=grade, disposition=disposition, cursor=cursor, limit=limit
+                    s,
+                    rma=rma,
+                    sku=sku,
+                    since=since,
+                    grade=grade,
+                    disposition=disposition,
+                    station=station,
+                    cursor=cursor,
+                    limit=limit,
                 )
 
         try:

@@ -1,4 +1,8 @@
-"""The Store: one data folder's database and image files, and first-start keys."""
+"""The Store: the database and the image files of a station, and first-start keys.
+
+Both may be shared: a fleet of benches points every station at one PostgreSQL
+URL and one image folder (``storage.db_url``, ``storage.image_dir``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from sqlalchemy import func, select
 
 from inspector.config import StorageConfig
 from inspector.store.db import Database
-from inspector.store.images import ImageStore
+from inspector.store.images import FolderImageStore, ImageStore
 from inspector.store.keys import Role, create_key
 from inspector.store.models import ApiKey
 
@@ -17,17 +21,17 @@ BOOTSTRAP_FILE = "bootstrap-keys.txt"
 
 
 class Store:
-    """The database and the image folder of one data directory."""
+    """The database and the image store of a station (its own, or shared with a fleet)."""
 
     def __init__(self, cfg: StorageConfig) -> None:
         self.data_dir = cfg.data_dir
         self.db = Database(cfg.resolved_db_url(), busy_timeout_ms=cfg.busy_timeout_ms)
-        self.images = ImageStore(cfg.data_dir / "images")
+        self.images: ImageStore = FolderImageStore(cfg.resolved_image_dir())
 
     def open(self) -> Store:
         """Create the folders and bring the schema up to date."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.images.root.mkdir(parents=True, exist_ok=True)
+        self.images.open()
         self.db.migrate()
         return self
 

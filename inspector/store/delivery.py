@@ -1,7 +1,9 @@
 """The webhook worker: leases due deliveries from the outbox, signs, sends, retries.
 
 It keeps no state of its own: everything is in the database, so a restart (or a
-crash mid-delivery, once the lease runs out) picks up where it left off.
+crash mid-delivery, once the lease runs out) picks up where it left off, and
+the workers of several processes on one database share the outbox through
+their leases.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -49,6 +54,8 @@ class WebhookWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[int] = set()
+        # Names this worker as a lease holder among every process sharing the database.
+        self.worker_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
     def notify(self) -> None:
         self._wake.set()
@@ -74,7 +81,7 @@ class WebhookWorker:
 
     def _release(self, ids: list[int]) -> None:
         with self.db.write() as s:
-            release_leases(s, ids)
+            release_leases(s, ids, self.worker_id)
 
     async def _run(self) -> None:
         async with httpx.AsyncClient(
@@ -98,7 +105,9 @@ class WebhookWorker:
             if not any_due(s):
                 return []
         with self.db.write() as s:
-            return lease_due(s, limit=self.cfg.batch_size, lease=timedelta(seconds=self.cfg.lease_s))
+            return lease_due(
+                s, limit=self.cfg.batch_size, lease=timedelta(seconds=self.cfg.lease_s), worker=self.worker_id
+            )
 
     async def _deliver(self, client: httpx.AsyncClient, job: Job) -> None:
         self._in_flight.add(job.delivery_id)
@@ -133,6 +142,7 @@ class WebhookWorker:
                     error=error,
                     next_delay=delay,
                     max_attempts=self.cfg.max_attempts,
+                    worker=self.worker_id,
                 )
 
         try:

@@ -1,8 +1,12 @@
-"""Content-addressed image files: the path is derived from the sha256 of the bytes only.
+"""Content-addressed image storage: an image is named by the sha256 of its bytes only.
 
+:class:`ImageStore` is the interface the station uses; :class:`FolderImageStore`
+keeps the files in a folder: the station's own by default, or one folder that
+every bench of a fleet mounts (the same implementation, pointed elsewhere).
 A file is written to a temporary name, fsynced, renamed into place and its
-directory fsynced, so by the time a database row names it, it is on disk.
-Identical bytes are stored once.
+directory fsynced, so by the time a database row names it, it is on disk, and a
+reader on any station sees the whole file or none. Identical bytes are stored
+once, whichever station stores them and however many do it at the same time.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -30,11 +35,48 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class ImageStore:
-    """Write-once image blobs under ``root/ab/cd/<sha256>``."""
+@runtime_checkable
+class ImageStore(Protocol):
+    """Where the original views live, by digest; written once, never changed."""
+
+    @property
+    def location(self) -> str:
+        """Where the images are, for people (readiness checks, logs)."""
+        ...
+
+    def open(self) -> None:
+        """Get ready to store (create the folder, connect)."""
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` durably and return its sha256; storing the same bytes again is a no-op."""
+        ...
+
+    def get(self, digest: str) -> bytes:
+        """The bytes of ``digest``; FileNotFoundError when there are none."""
+        ...
+
+    def exists(self, digest: str) -> bool: ...
+
+    def path_for(self, digest: str) -> Path:
+        """A local file holding the bytes of ``digest`` (for tools that want a path)."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise OSError when nothing can be stored now."""
+
+
+class FolderImageStore:
+    """Write-once image blobs under ``root/ab/cd/<sha256>``, safe for many writers on one folder."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def open(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, digest: str) -> Path:
         """The file for a digest; anything but 64 lowercase hex characters is refused."""
@@ -54,7 +96,8 @@ class ImageStore:
             if not d.is_dir():
                 d.mkdir(parents=True, exist_ok=True)
                 created.append(d)
-        tmp = parent / f".{digest}.{secrets.token_hex(4)}.tmp"
+        # A name of its own per writer: two stations storing the same image never write one file together.
+        tmp = parent / f".{digest}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
         try:
             with tmp.open("wb") as f:
                 f.write(data)

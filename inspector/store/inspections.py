@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from inspector.store.models import DecisionRow, IdempotencyRow, ImageRow, InspectionRow, PolicyRow
@@ -29,12 +29,22 @@ def new_id() -> str:
 # -------------------------------------------------------------- idempotency
 
 
+class KeyLost(RuntimeError):
+    """The idempotency key is no longer this request's: its lease ran out and another request took it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """What to do with a request that carries an Idempotency-Key."""
+    """What to do with a request that carries an Idempotency-Key.
+
+    ``lease`` (for ``new``) is the key's ``locked_until`` as this request set
+    it: a fencing token, since every take-over sets a later one, so only the
+    current holder can complete or release the key.
+    """
 
     kind: Literal["new", "replay", "conflict", "busy"]
     inspection_id: str | None = None
+    lease: datetime | None = None
 
 
 def claim_key(session: Session, key: str, request_hash: str, *, lease: timedelta) -> Claim:
@@ -42,40 +52,55 @@ def claim_key(session: Session, key: str, request_hash: str, *, lease: timedelta
 
     ``new``: this request owns the key and must run; ``replay``: it already ran
     with the same body; ``conflict``: the key was used with a different body;
-    ``busy``: the first request with this key is still running.
+    ``busy``: the first request with this key is still running. The primary key
+    decides races between processes: the loser's insert raises IntegrityError
+    (the caller looks again), and a take-over is a conditional UPDATE.
     """
     now = utcnow()
     row = session.get(IdempotencyRow, key)
     if row is None:
+        until = now + lease
         session.add(
             IdempotencyRow(
                 key=key,
                 request_hash=request_hash,
                 status="pending",
                 inspection_id=None,
-                locked_until=now + lease,
+                locked_until=until,
                 created_at=now,
             )
         )
         session.flush()
-        return Claim("new")
+        return Claim("new", lease=until)
     if row.request_hash != request_hash:
         return Claim("conflict", row.inspection_id)
     if row.status == "done":
         return Claim("replay", row.inspection_id)
-    if row.locked_until < now:  # the first request died mid-way: take over
-        row.locked_until = now + lease
-        return Claim("new")
+    if row.locked_until < now:  # the first request died mid-way: take over, unless another process just did
+        until = now + lease
+        res = session.execute(
+            update(IdempotencyRow)
+            .where(
+                IdempotencyRow.key == key,
+                IdempotencyRow.status == "pending",
+                IdempotencyRow.locked_until == row.locked_until,
+            )
+            .values(locked_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(res, "rowcount", 0) == 1:
+            return Claim("new", lease=until)
     return Claim("busy")
 
 
-def release_key(session: Session, key: str, request_hash: str) -> None:
-    """Forget a pending key whose request failed, so that a retry can run."""
-    session.execute(
-        delete(IdempotencyRow).where(
-            IdempotencyRow.key == key, IdempotencyRow.request_hash == request_hash, IdempotencyRow.status == "pending"
-        )
+def release_key(session: Session, key: str, request_hash: str, lease: datetime | None = None) -> None:
+    """Forget a pending key whose request failed, so that a retry can run (only while this request holds it)."""
+    q = delete(IdempotencyRow).where(
+        IdempotencyRow.key == key, IdempotencyRow.request_hash == request_hash, IdempotencyRow.status == "pending"
     )
+    if lease is not None:
+        q = q.where(IdempotencyRow.locked_until == lease)
+    session.execute(q)
 
 
 # -------------------------------------------------------------- inspections
@@ -101,8 +126,13 @@ def save_inspection(
     request_hash: str,
     created_by: str | None,
     idempotency_key: str | None,
+    idempotency_lease: datetime | None = None,
 ) -> InspectionRow:
-    """Insert the recommendation and its images; marks the idempotency key done in the same transaction."""
+    """Insert the recommendation and its images; marks the idempotency key done in the same transaction.
+
+    Raises :class:`KeyLost` (and the caller rolls back) when the key is no
+    longer held with ``idempotency_lease``: another request owns it now.
+    """
     item = body.get("item") or {}
     versions = body["versions"]
     row = InspectionRow(
@@ -139,11 +169,18 @@ def save_inspection(
             )
         )
     if idempotency_key is not None:
-        key_row = session.get(IdempotencyRow, idempotency_key)
-        if key_row is None or key_row.request_hash != request_hash:
-            raise RuntimeError("the idempotency key was lost before the inspection committed")
-        key_row.status = "done"
-        key_row.inspection_id = row.id
+        q = update(IdempotencyRow).where(
+            IdempotencyRow.key == idempotency_key,
+            IdempotencyRow.request_hash == request_hash,
+            IdempotencyRow.status == "pending",
+        )
+        if idempotency_lease is not None:
+            q = q.where(IdempotencyRow.locked_until == idempotency_lease)
+        res = session.execute(
+            q.values(status="done", inspection_id=row.id).execution_options(synchronize_session=False)
+        )
+        if getattr(res, "rowcount", 0) != 1:
+            raise KeyLost(f"the idempotency key {idempotency_key!r} was taken over before this inspection committed")
     session.flush()
     return row
 
@@ -235,10 +272,16 @@ def list_inspections(
     since: datetime | None = None,
     grade: str | None = None,
     disposition: str | None = None,
+    station: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first; returns one page and the cursor of the next page (None on the last one)."""
+    """Newest first; returns one page and the cursor of the next page (None on the last one).
+
+    The cursor is a keyset on ``seq`` (the insert order), not an offset, so
+    inspections stored while a client pages, by this station or another, never
+    shift a page: nothing is seen twice and nothing already stored is skipped.
+    """
     q = select(InspectionRow).order_by(InspectionRow.seq.desc()).limit(limit + 1)
     if rma is not None:
         q = q.where(InspectionRow.rma == rma)
@@ -250,6 +293,8 @@ def list_inspections(
         q = q.where(InspectionRow.grade == grade)
     if disposition is not None:
         q = q.where(InspectionRow.disposition == disposition)
+    if station is not None:
+        q = q.where(InspectionRow.station_id == station)
     if cursor is not None:
         q = q.where(InspectionRow.seq < decode_cursor(cursor))
     rows = list(session.scalars(q))

@@ -241,36 +241,34 @@ def any_due(session: Session) -> bool:
     return session.scalar(q) is not None
 
 
-def lease_due(session: Session, *, limit: int, lease: timedelta) -> list[Job]:
+def lease_due(session: Session, *, limit: int, lease: timedelta, worker: str | None = None) -> list[Job]:
     """Lease due deliveries so that no other worker takes them until the lease ends.
 
-    Each lease is a conditional UPDATE checked by its row count, which is safe
-    with several workers on SQLite and PostgreSQL alike.
+    On PostgreSQL the due rows are locked with ``FOR UPDATE SKIP LOCKED``, so
+    workers of many processes each take different rows without waiting on one
+    another. On SQLite (one writer at a time) each lease is a conditional UPDATE
+    checked by its row count. ``worker`` is recorded as the lease holder.
     """
     now = utcnow()
+    pending = DeliveryRow.status == "pending"
+    free = or_(DeliveryRow.leased_until.is_(None), DeliveryRow.leased_until < now)
     q = (
         select(DeliveryRow, OutboxRow, WebhookEndpointRow)
         .join(OutboxRow, OutboxRow.id == DeliveryRow.event_id)
         .join(WebhookEndpointRow, WebhookEndpointRow.id == DeliveryRow.endpoint_id)
-        .where(
-            DeliveryRow.status == "pending",
-            DeliveryRow.next_attempt_at <= now,
-            or_(DeliveryRow.leased_until.is_(None), DeliveryRow.leased_until < now),
-            WebhookEndpointRow.disabled_at.is_(None),
-        )
+        .where(pending, free, DeliveryRow.next_attempt_at <= now, WebhookEndpointRow.disabled_at.is_(None))
         .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
         .limit(limit)
     )
+    skip_locked = session.get_bind().dialect.name == "postgresql"
+    if skip_locked:
+        q = q.with_for_update(skip_locked=True, of=DeliveryRow)
     jobs: list[Job] = []
     for d, ev, ep in session.execute(q).all():
         res = session.execute(
             update(DeliveryRow)
-            .where(
-                DeliveryRow.id == d.id,
-                DeliveryRow.status == "pending",
-                or_(DeliveryRow.leased_until.is_(None), DeliveryRow.leased_until < now),
-            )
-            .values(leased_until=now + lease)
+            .where(DeliveryRow.id == d.id, pending, free)
+            .values(leased_until=now + lease, leased_by=worker)
             .execution_options(synchronize_session=False)
         )
         if getattr(res, "rowcount", 0) == 1:
@@ -287,21 +285,37 @@ def record_attempt(
     error: str | None,
     next_delay: timedelta | None,
     max_attempts: int,
+    worker: str | None = None,
 ) -> str:
-    """Store the outcome of one attempt; returns the delivery's new status."""
-    row = session.get(DeliveryRow, delivery_id)
+    """Store the outcome of one attempt; returns the delivery's new status.
+
+    A worker whose lease ran out and was taken by another records a success
+    (it did happen) but leaves the retry schedule and the lease to the holder.
+    """
+    row = session.get(DeliveryRow, delivery_id, with_for_update=True)
     if row is None:
         return "missing"
     now = utcnow()
+    taken_over = (
+        worker is not None
+        and row.leased_by is not None
+        and row.leased_by != worker
+        and row.leased_until is not None
+        and row.leased_until > now
+    )
     row.attempts += 1
     row.last_status = status
     row.last_error = error[:2000] if error else None
-    row.leased_until = None
-    if row.status != "pending":  # cancelled while in flight
+    if not taken_over:
+        row.leased_until = None
+        row.leased_by = None
+    if row.status != "pending":  # cancelled (or delivered by another worker) while in flight
         return row.status
     if ok:
         row.status = "delivered"
         row.delivered_at = now
+    elif taken_over:
+        return row.status
     elif row.attempts >= max_attempts or next_delay is None:
         row.status = "dead"
     else:
@@ -309,11 +323,10 @@ def record_attempt(
     return row.status
 
 
-def release_leases(session: Session, delivery_ids: Sequence[int]) -> None:
+def release_leases(session: Session, delivery_ids: Sequence[int], worker: str | None = None) -> None:
     """Give leased deliveries back (a worker stopping mid-flight); they are due again at once."""
     if delivery_ids:
-        session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id.in_(list(delivery_ids)), DeliveryRow.status == "pending")
-            .values(leased_until=None)
-        )
+        q = update(DeliveryRow).where(DeliveryRow.id.in_(list(delivery_ids)), DeliveryRow.status == "pending")
+        if worker is not None:
+            q = q.where(or_(DeliveryRow.leased_by.is_(None), DeliveryRow.leased_by == worker))
+        session.execute(q.values(leased_until=None, leased_by=None))

@@ -68,18 +68,22 @@ def test_metrics_count_requests_inspections_and_model_latency(api: Api) -> None:
     bodies = [api.inspect([jpeg(seed=i)]).json() for i in range(2)]
     api.client.get("/v1/inspections/00000000-0000-4000-8000-000000000000", headers=api.h("wms"))
     text = api.client.get("/metrics", headers=api.h("wms")).text
-    assert 'inspector_http_requests_total{method="POST",route="/v1/inspections",status="201"} 2.0' in text
-    assert 'route="/v1/inspections/{inspection_id}",status="404"' in text
+    post = 'inspector_http_requests_total{method="POST",route="/v1/inspections",station="bench-1",status="201"} 2.0'
+    assert post in text
+    assert 'route="/v1/inspections/{inspection_id}",station="bench-1",status="404"' in text
     expected: dict[tuple[str, str], int] = {}
     for b in bodies:
         key = (b["grade"]["level"], b["disposition"]["path"])
         expected[key] = expected.get(key, 0) + 1
     for (grade, disp), n in expected.items():
-        line = f'inspector_inspections_total{{disposition="{disp}",grade="{grade}",source="api"}} {float(n)}'
+        line = (
+            f'inspector_inspections_total{{disposition="{disp}",grade="{grade}",source="api",station="bench-1"}} '
+            f"{float(n)}"
+        )
         assert line in text
-    assert "inspector_model_latency_seconds_count 2.0" in text
+    assert 'inspector_model_latency_seconds_count{station="bench-1"} 2.0' in text
     assert "inspector_http_request_duration_seconds_bucket" in text
-    assert "inspector_inference_queue 0.0" in text
+    assert 'inspector_inference_queue{station="bench-1"} 0.0' in text
 
 
 def test_two_apps_in_one_process_keep_their_own_metrics(tmp_path: Path, pipeline: InspectionPipeline) -> None:
@@ -246,4 +250,4 @@ def test_a_full_inference_queue_answers_503_with_retry_after(tmp_path: Path, pip
         for t in threads:
             t.join(timeout=60)
         assert [r.status_code for r in results] == [201, 201]
-        assert "inspector_inference_rejected_total 1.0" in client.get("/metrics", headers=h).text
+        assert 'inspector_inference_rejected_total{station="bench-1"} 1.0' in client.get("/metrics", headers=h).text

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from inspector.config import StorageConfig, WebhookConfig
 from inspector.store import BOOTSTRAP_FILE, Store, bootstrap_keys
 from inspector.store.delivery import backoff
-from inspector.store.images import ImageStore
+from inspector.store.images import FolderImageStore
 from inspector.store.inspections import decode_cursor, encode_cursor
 from inspector.store.keys import list_keys, lookup
 
@@ -65,7 +65,7 @@ def test_sqlite_runs_in_wal_with_full_sync(store: Store) -> None:
 
 
 def test_images_are_stored_once_under_their_digest(tmp_path: Path) -> None:
-    images = ImageStore(tmp_path / "img")
+    images = FolderImageStore(tmp_path / "img")
     data = b"\xff\xd8\xff" + os.urandom(100)
     digest = images.put(data)
     assert digest == hashlib.sha256(data).hexdigest()

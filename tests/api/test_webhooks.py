@@ -122,8 +122,8 @@ def test_events_are_signed_delivered_and_retried(api: Api, receiver: Receiver) -
     assert sorted(d["attempts"] for d in deliveries) == [1, 2]
     assert {d["status"] for d in deliveries} == {"delivered"}
     metrics = api.client.get("/metrics", headers=api.h("admin")).text
-    assert 'inspector_webhook_attempts_total{outcome="failed"} 1.0' in metrics
-    assert 'inspector_webhook_attempts_total{outcome="delivered"} 2.0' in metrics
+    assert 'inspector_webhook_attempts_total{outcome="failed",station="bench-1"} 1.0' in metrics
+    assert 'inspector_webhook_attempts_total{outcome="delivered",station="bench-1"} 2.0' in metrics
 
 
 def test_deliveries_survive_a_restart(tmp_path: Path, pipeline: Any, db_url: str | None) -> None:

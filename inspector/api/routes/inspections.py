@@ -124,10 +124,14 @@ async def list_inspections(
     since: Annotated[datetime | None, Query(description="ISO 8601; inspections created at or after it")] = None,
     grade: GradeLevel | None = None,
     disposition: DispositionPath | None = None,
+    station: Annotated[str | None, Query(max_length=100, description="the station that made the inspection")] = None,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    """Newest first, filtered by any of rma, sku, since, grade and disposition (recommended), paged by cursor."""
+    """Newest first, filtered by any of rma, sku, since, grade, disposition (recommended) and station.
+
+    Paged by a keyset cursor: inspections stored meanwhile, on any station, never shift a page.
+    """
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     return await service.list(
@@ -136,6 +140,7 @@ async def list_inspections(
         since=since,
         grade=grade.value if grade else None,
         disposition=disposition.value if disposition else None,
+        station=station,
         cursor=cursor,
         limit=limit,
     )

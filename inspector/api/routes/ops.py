@@ -38,9 +38,9 @@ def readiness(store: Store, slot: PipelineSlot) -> dict[str, Any]:
         checks["database"] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
     try:
         store.images.check_writable()
-        checks["images"] = {"ok": True, "detail": f"{store.images.root} is writable"}
+        checks["images"] = {"ok": True, "detail": f"{store.images.location} is writable"}
     except OSError as exc:
-        checks["images"] = {"ok": False, "detail": f"{store.images.root}: {exc.strerror or exc}"}
+        checks["images"] = {"ok": False, "detail": f"{store.images.location}: {exc.strerror or exc}"}
     return {"ready": all(c["ok"] for c in checks.values()), "checks": checks}
 
 
