@@ -42,7 +42,13 @@ def decode_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(io.BytesIO(data))
+            try:
+                img: Image.Image = Image.open(io.BytesIO(data))
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                # PIL's own bomb check reads the header only; it is the same refusal as ours.
+                raise ImageError(
+                    f"{name}: declares more pixels than the limit of {max_pixels}", "too_many_pixels"
+                ) from exc
             fmt = (img.format or "").upper()
             if fmt not in allowed_formats:
                 raise ImageError(
@@ -54,7 +60,9 @@ def decode_image(
                 raise ImageError(f"{name}: {w}x{h} pixels is over the limit of {max_pixels}", "too_many_pixels")
             if getattr(img, "n_frames", 1) > 1:
                 raise ImageError(f"{name}: animated images are not accepted", "animated_image")
-            fast = _fast_decode(data, fmt, img.mode)
+            # OpenCV turns JPEGs upright by their EXIF orientation, but not WebP or PNG.
+            upright = fmt == "JPEG" or img.getexif().get(_ORIENTATION, 1) == 1
+            fast = _fast_decode(data, fmt, img.mode) if upright else None
             if fast is not None:
                 if w < 8 or h < 8:
                     raise ImageError(f"{name}: {w}x{h} is too small to inspect", "image_too_small")
@@ -73,6 +81,7 @@ def decode_image(
 
 
 _FAST_MODES = frozenset({"RGB", "L", "YCbCr"})
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 def _fast_decode(data: bytes, fmt: str, mode: str) -> ImageArray | None:

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Req
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
+from inspector.api.problems import responses
 from inspector.config import Settings
 from inspector.items import ItemInfo
 from inspector.types import Frame
@@ -176,6 +177,11 @@ def _runtime(request: Request) -> StationRuntime:
 Runtime = Annotated[StationRuntime, Depends(_runtime)]
 
 
+def _binary(media_type: str, description: str) -> dict[str, Any]:
+    """The documented success of a route that answers bytes rather than JSON."""
+    return {"description": description, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}
+
+
 # --------------------------------------------------------------------------- lifespan
 
 
@@ -276,7 +282,12 @@ def mount(app: FastAPI, settings: Settings) -> None:
         flag: _Closing = app.state.station_closing
         return flag.event.is_set()
 
-    @router.get("/stream.mjpg", summary="Live view (MJPEG)")
+    @router.get(
+        "/stream.mjpg",
+        summary="Live view (MJPEG)",
+        response_class=StreamingResponse,
+        responses={200: _binary(f"multipart/x-mixed-replace; boundary={BOUNDARY}", "JPEG frames"), **responses(503)},
+    )
     async def stream(runtime: Runtime) -> StreamingResponse:
         """The live view as multipart JPEG; an ``<img>`` shows it, so it needs no key."""
 
@@ -296,14 +307,23 @@ def mount(app: FastAPI, settings: Settings) -> None:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    @router.get("/frame.jpg", summary="The newest live-view frame")
+    @router.get(
+        "/frame.jpg",
+        summary="The newest live-view frame",
+        response_class=Response,
+        responses={200: _binary("image/jpeg", "the frame"), **responses(503)},
+    )
     def frame(runtime: Runtime) -> Response:
         _, jpeg = runtime.latest_jpeg()
         if jpeg is None:
             raise HTTPException(503, "no frame yet")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @router.get("/status", summary="Cameras, trigger, shift check, model; long poll with after=version")
+    @router.get(
+        "/status",
+        summary="Cameras, trigger, shift check, model; long poll with after=version",
+        responses=responses(401, 403, 422),
+    )
     async def status(
         request: Request,
         _op: Operator,
@@ -325,21 +345,35 @@ def mount(app: FastAPI, settings: Settings) -> None:
         out["running"] = not runtime.stopped
         return out
 
-    @router.get("/captures/{n}.jpg", summary="View n of the last capture")
+    @router.get(
+        "/captures/{n}.jpg",
+        summary="View n of the last capture",
+        response_class=Response,
+        responses={200: _binary("image/jpeg", "the view"), **responses(401, 403, 404, 422, 503)},
+    )
     def capture_image(n: int, runtime: Runtime, _op: Operator) -> Response:
         jpeg = runtime.capture_jpeg(n)
         if jpeg is None:
             raise HTTPException(404, f"no view {n} in the last capture")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @router.post("/capture", status_code=202, summary="Manual capture: inspect what is on the bench now")
+    @router.post(
+        "/capture",
+        status_code=202,
+        summary="Manual capture: inspect what is on the bench now",
+        responses=responses(401, 403, 409, 503),
+    )
     def capture(runtime: Runtime, _op: Operator) -> dict[str, Any]:
         if not runtime.camera_ready and not any(c["healthy"] for c in runtime.status()["cameras"]):
             raise HTTPException(409, "no camera is delivering frames")
         runtime.request_capture()
         return {"accepted": True}
 
-    @router.post("/item", summary="RMA / LPN typed or scanned at the page, for the next capture")
+    @router.post(
+        "/item",
+        summary="RMA / LPN typed or scanned at the page, for the next capture",
+        responses=responses(400, 401, 403, 422, 503),
+    )
     def item(
         runtime: Runtime,
         _op: Operator,
@@ -357,13 +391,23 @@ def mount(app: FastAPI, settings: Settings) -> None:
         runtime.set_item(values["rma"], values["lpn"])
         return {"rma": values["rma"], "lpn": values["lpn"]}
 
-    @router.post("/reference", summary="Store the empty bench as seen now as the reference")
+    @router.post(
+        "/reference",
+        status_code=202,
+        summary="Store the empty bench as seen now as the reference",
+        responses=responses(401, 403, 409, 503),
+    )
     def reference(runtime: Runtime, _op: Operator) -> JSONResponse:
         if not runtime.store_reference():
             raise HTTPException(409, "take the item off the bench first: the reference is the empty bench")
         return JSONResponse({"accepted": True}, status_code=202)
 
-    @router.post("/shift-check", status_code=202, summary="Check the empty bench against its reference again")
+    @router.post(
+        "/shift-check",
+        status_code=202,
+        summary="Check the empty bench against its reference again",
+        responses=responses(401, 403, 503),
+    )
     def shift_check(runtime: Runtime, _op: Operator) -> dict[str, Any]:
         runtime.request_shift_check()
         return {"accepted": True}

@@ -7,6 +7,7 @@ a WMS client can branch on ``code`` and show ``detail`` to a person.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -195,3 +196,25 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The documented problem responses of a route."""
     return {s: PROBLEM_RESPONSES[s] for s in statuses}
+
+
+def document_defaults(schema: dict[str, Any]) -> None:
+    """Make the schema say what every route really answers on malformed requests.
+
+    FastAPI documents its validation error as plain JSON, but the handlers above
+    answer problem+json; and a body that cannot be parsed at all (not UTF-8, broken
+    multipart) is a 400 on every route that takes one.
+    """
+    for ops in schema.get("paths", {}).values():
+        for op in ops.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            answers = op["responses"]
+            if "422" in answers and PROBLEM_JSON not in answers["422"].get("content", {}):
+                answers["422"] = dict(PROBLEM_RESPONSES[422])
+            if "requestBody" in op and "400" not in answers:
+                answers["400"] = dict(PROBLEM_RESPONSES[400])
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's error models, now unused
+        if name in components and f'"#/components/schemas/{name}"' not in json.dumps(schema):
+            del components[name]
