@@ -72,7 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from inspector.training.run import train_version
 
     base = tmp_path_factory.mktemp("loop")
-    data = generate(base / "synth", 36, seed=11, size=(160, 120), val=0.25, test=0.25, progress=False, workers=1)
+    data = generate(base / "synth", 26, seed=11, size=(160, 120), val=0.25, test=0.3, progress=False, workers=1)
     (base / "loop.yaml").write_text(RECIPE)
     root = base / "models"
     train_version(data, load_recipe(base / "loop.yaml"), root=root, version="loop-a", work_dir=base / "runs", threads=2)
@@ -100,8 +100,10 @@ def test_the_loop_end_to_end(world: dict[str, Any]) -> None:
     wms, operator = ({"X-API-Key": keys[r]} for r in ("wms", "operator"))
     data_dir = str(base / "data")
 
-    # 1. the station inspects the test split
-    shots = sorted((data.parent / "images" / "test").glob("*.jpg"))
+    # 1. the station inspects the test and val splits
+    shots = sorted((data.parent / "images" / "test").glob("*.jpg")) + sorted(
+        (data.parent / "images" / "val").glob("*.jpg")
+    )
     assert len(shots) >= 6
     source: dict[str, Path] = {}
     for p in shots:
@@ -135,7 +137,7 @@ def test_the_loop_end_to_end(world: dict[str, Any]) -> None:
         )
         assert r.status_code == 201, r.text
         flagged.append(iid)
-    assert flagged, "the synthetic test split has defects to miss"
+    assert flagged, "the synthetic images have defects to miss"
 
     # 3. export the candidates for Label Studio, the model's boxes as pre-annotations
     export = base / "to-label"
