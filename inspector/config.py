@@ -48,13 +48,18 @@ class StorageConfig(_Section):
 
 
 class DetectorConfig(_Section):
-    backend: Literal["ultralytics", "onnx", "onnx-int8"] = "ultralytics"
+    backend: Literal["ultralytics", "onnx", "onnx-int8", "openvino", "openvino-int8"] = "ultralytics"
     model: str | None = Field(None, description="weights path or registry version; None = the active version")
     confidence: float = Field(0.25, ge=0.0, le=1.0)
     iou: float = Field(0.5, ge=0.0, le=1.0)
     imgsz: int = Field(640, ge=32, le=4096)
     threads: int | None = Field(None, ge=1, description="torch threads; None = every core")
     device: str = "cpu"
+    aspect: float = Field(
+        4 / 3, gt=0.1, lt=10, description="width/height of the frames; exported models are shaped for it"
+    )
+    streams: int = Field(1, ge=1, le=16, description="OpenVINO: requests in flight (>1 trades latency for throughput)")
+    precision: Literal["f32", "bf16"] = Field("f32", description="OpenVINO: precision of the graph's float parts")
 
     def thread_count(self) -> int:
         return self.threads or max(1, os.cpu_count() or 1)

@@ -198,10 +198,14 @@ def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipe
     """
     try:
         if detector is None:
-            from inspector.registry import resolve_weights
+            from inspector.registry import resolve_weights, serving_hints
 
             weights, version = resolve_weights(settings.detector.model, settings.registry.root)
-            detector = load_detector(settings.detector, weights, version)
+            cfg = settings.detector
+            # the size and confidence the model was trained and evaluated at, unless configured otherwise
+            hints = serving_hints(version, settings.registry.root)
+            update = {k: v for k, v in hints.items() if k not in cfg.model_fields_set}
+            detector = load_detector(cfg.model_copy(update=update) if update else cfg, weights, version)
         rubric = load_rubrics(settings.grading.rubric_dir)
         policy = load_policy(settings.disposition.policy_file)
         catalogue = load_catalogue(settings.disposition.catalogue_file)

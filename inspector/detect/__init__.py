@@ -11,7 +11,11 @@ __all__ = ["Detector", "DetectorError", "load_detector"]
 
 
 def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None = None) -> Detector:
-    """Build the configured backend on local weights."""
+    """Build the configured backend on local weights.
+
+    The exported backends take an artefact named directly, or the one built from the
+    ``.pt`` weights for the configured size and aspect (built first when missing or stale).
+    """
     if cfg.backend == "ultralytics":
         from inspector.detect.yolo import UltralyticsDetector
 
@@ -24,22 +28,36 @@ def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None 
             device=cfg.device,
             model_version=model_version,
         )
-    if cfg.backend in ("onnx", "onnx-int8"):
-        from inspector.detect.onnx import OnnxDetector
+    if cfg.backend in ("onnx", "onnx-int8", "openvino", "openvino-int8"):
+        from inspector.detect import artifacts
 
-        suffix = ".int8.onnx" if cfg.backend == "onnx-int8" else ".onnx"
-        onnx_path = weights if weights.name.endswith(suffix) else weights.with_suffix(suffix)
-        if not onnx_path.is_file():
-            raise DetectorError(
-                f"the {cfg.backend} backend needs an exported model at {onnx_path}: "
-                "run 'inspector models export VERSION' (and 'python -m inspector.bench --quantize' for int8)"
+        suffix = {"onnx": ".onnx", "onnx-int8": ".int8.onnx"}.get(cfg.backend, ".xml")
+        if weights.name.endswith(suffix):  # an exported file named directly
+            path = weights
+        else:
+            shape = artifacts.export_shape(cfg.imgsz, cfg.aspect)
+            path = artifacts.ensure(weights, cfg.backend, shape, threads=cfg.thread_count())
+        if cfg.backend.startswith("onnx"):
+            from inspector.detect.onnx import OnnxDetector
+
+            return OnnxDetector(
+                path,
+                confidence=cfg.confidence,
+                iou=cfg.iou,
+                imgsz=cfg.imgsz,
+                threads=cfg.thread_count(),
+                model_version=model_version,
             )
-        return OnnxDetector(
-            onnx_path,
+        from inspector.detect.openvino import OpenVinoDetector
+
+        return OpenVinoDetector(
+            path,
             confidence=cfg.confidence,
             iou=cfg.iou,
             imgsz=cfg.imgsz,
             threads=cfg.thread_count(),
+            streams=cfg.streams,
+            precision=cfg.precision,
             model_version=model_version,
         )
     raise DetectorError(f"detector backend {cfg.backend!r} is not available in this build")

@@ -89,6 +89,46 @@ def _names_from_metadata(meta: dict[str, str]) -> tuple[str, ...] | None:
     return tuple(str(n) for n in parsed)
 
 
+def input_shape(image: Image, imgsz: int, static: tuple[int, int] | None) -> tuple[int, int]:
+    """The (h, w) a frame is letterboxed to: the model's static shape, or imgsz on the long side, stride 32."""
+    if static is not None:
+        return static
+    h, w = image.shape[:2]
+    gain = imgsz / max(h, w)
+    return (int(np.ceil(h * gain / 32) * 32), int(np.ceil(w * gain / 32) * 32))
+
+
+def decode_head(
+    output: npt.NDArray[Any],
+    gain: tuple[float, float],
+    pad: tuple[float, float],
+    orig: tuple[int, int],
+    names: tuple[str, ...],
+    confidence: float,
+    iou: float,
+    max_det: int,
+) -> Detections:
+    """Raw head output ``(1, 4 + nc, anchors)`` -> NMS'd detections in the original frame's pixels."""
+    pred = np.asarray(output[0], dtype=np.float32).T  # (anchors, 4 + nc)
+    scores_all = pred[:, 4:]
+    cls = scores_all.argmax(axis=1)
+    scores = scores_all[np.arange(pred.shape[0]), cls]
+    keep = scores >= confidence
+    if not keep.any():
+        return Detections.empty(names)
+    pred, scores, cls = pred[keep], scores[keep], cls[keep].astype(np.int64)
+    cx, cy, w, h = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    idx = _nms(boxes, scores, cls, iou, max_det)
+    boxes, scores, cls = boxes[idx], scores[idx], cls[idx]
+    boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad[0]) / gain[0]
+    boxes[:, [1, 3]] = (boxes[:, [1, 3]] - pad[1]) / gain[1]
+    oh, ow = orig
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, ow)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, oh)
+    return Detections(xyxy=boxes, confidence=scores, class_id=cls, class_names=names)
+
+
 class OnnxDetector:
     """Runs an ultralytics-exported ONNX detection model with ONNX Runtime on the CPU."""
 
@@ -146,11 +186,7 @@ class OnnxDetector:
         return self._names
 
     def _input_shape(self, image: Image) -> tuple[int, int]:
-        if self._static_shape is not None:
-            return self._static_shape
-        h, w = image.shape[:2]
-        gain = self.imgsz / max(h, w)
-        return (int(np.ceil(h * gain / 32) * 32), int(np.ceil(w * gain / 32) * 32))
+        return input_shape(image, self.imgsz, self._static_shape)
 
     def preprocess(self, image: Image) -> tuple[npt.NDArray[Any], tuple[float, float], tuple[float, float]]:
         boxed, gain, pad = letterbox(image, self._input_shape(image))
@@ -162,24 +198,7 @@ class OnnxDetector:
     def postprocess(
         self, output: npt.NDArray[Any], gain: tuple[float, float], pad: tuple[float, float], orig: tuple[int, int]
     ) -> Detections:
-        pred = np.asarray(output[0], dtype=np.float32).T  # (anchors, 4 + nc)
-        scores_all = pred[:, 4:]
-        cls = scores_all.argmax(axis=1)
-        scores = scores_all[np.arange(pred.shape[0]), cls]
-        keep = scores >= self.confidence
-        if not keep.any():
-            return Detections.empty(self._names)
-        pred, scores, cls = pred[keep], scores[keep], cls[keep].astype(np.int64)
-        cx, cy, w, h = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3]
-        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-        idx = _nms(boxes, scores, cls, self.iou, self.max_det)
-        boxes, scores, cls = boxes[idx], scores[idx], cls[idx]
-        boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad[0]) / gain[0]
-        boxes[:, [1, 3]] = (boxes[:, [1, 3]] - pad[1]) / gain[1]
-        oh, ow = orig
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, ow)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, oh)
-        return Detections(xyxy=boxes, confidence=scores, class_id=cls, class_names=self._names)
+        return decode_head(output, gain, pad, orig, self._names, self.confidence, self.iou, self.max_det)
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         out: list[Detections] = []

@@ -99,3 +99,95 @@ def quantize_int8(src: Path, dst: Path, calibration: Sequence[Image]) -> Path:
     onnx.save(q, str(tmp_out))
     tmp_out.replace(dst)
     return dst
+
+
+# ------------------------------------------------------------------ OpenVINO
+
+
+def _head_patterns(names: Sequence[str]) -> list[str]:
+    """NNCF ignored-scope patterns for the Detect head's box decoding (the last ``/model.N/`` module)."""
+    indices = {
+        int(part[len("model.") :])
+        for n in names
+        if n.startswith("/model.") and (part := n.split("/")[1])[len("model.") :].isdigit()
+    }
+    if not indices:
+        return []
+    head = f"/model\\.{max(indices)}"
+    # DFL, the anchor arithmetic and the final concatenations stay in float; the head's convolutions do not.
+    return [f"{head}/dfl/.*", f"{head}/Sub.*", f"{head}/Add.*", f"{head}/Mul.*", f"{head}/Div.*", f"{head}/Concat.*"]
+
+
+def _save_ir(model: Any, dst: Path, names: Sequence[str], *, compress_to_fp16: bool) -> Path:
+    """Save an IR pair under temporary names, then move both into place (the .bin first)."""
+    import json
+
+    import openvino as ov
+
+    from inspector.detect.openvino import NAMES_KEY
+
+    model.set_rt_info(json.dumps(list(names)), NAMES_KEY)
+    tmp_xml = dst.with_name(dst.stem + ".tmp.xml")
+    ov.save_model(model, str(tmp_xml), compress_to_fp16=compress_to_fp16)
+    tmp_xml.with_suffix(".bin").replace(dst.with_suffix(".bin"))
+    tmp_xml.replace(dst)
+    return dst
+
+
+def openvino_fp32(src_onnx: Path, dst_xml: Path) -> Path:
+    """Convert an exported ONNX model to an OpenVINO IR with fp32 weights, keeping its class names."""
+    import onnx
+    import openvino as ov
+
+    from inspector.detect.onnx import _names_from_metadata
+
+    meta = {p.key: p.value for p in onnx.load(str(src_onnx), load_external_data=False).metadata_props}
+    names = _names_from_metadata(meta)
+    if not names:
+        raise DetectorError(f"{src_onnx}: the model does not name its classes")
+    try:
+        model = ov.convert_model(str(src_onnx))
+    except Exception as exc:
+        raise DetectorError(f"OpenVINO cannot convert {src_onnx}: {exc}") from exc
+    return _save_ir(model, dst_xml, names, compress_to_fp16=False)
+
+
+def openvino_int8(src_xml: Path, dst_xml: Path, calibration: Sequence[Image]) -> Path:
+    """NNCF post-training int8 quantisation of an OpenVINO IR, calibrated on ``calibration`` (BGR images).
+
+    Convolutions and the other heavy operations run in int8 (VNNI); the head's box decoding stays
+    in float, as in the ONNX Runtime int8 model.
+    """
+    if not calibration:
+        raise DetectorError("int8 quantisation needs calibration images")
+    import os
+
+    os.environ.setdefault("NNCF_CI", "1")  # NNCF otherwise reports usage over the network
+    import logging
+
+    import nncf
+    import openvino as ov
+
+    nncf.set_log_level(logging.WARNING)
+
+    from inspector.detect.openvino import read_names
+
+    model = ov.Core().read_model(str(src_xml))
+    names = read_names(model)
+    if not names:
+        raise DetectorError(f"{src_xml}: the model does not name its classes")
+    shape = model.inputs[0].get_partial_shape()
+    hw = (int(shape[2].get_length()), int(shape[3].get_length()))
+    blobs = [_Reader._blob(img, hw) for img in calibration]
+    ops = [op.get_friendly_name() for op in model.get_ops()]
+    try:
+        quantized = nncf.quantize(
+            model,
+            nncf.Dataset(blobs),
+            preset=nncf.QuantizationPreset.MIXED,
+            subset_size=len(blobs),
+            ignored_scope=nncf.IgnoredScope(patterns=_head_patterns(ops), types=["Sigmoid"], validate=False),
+        )
+    except Exception as exc:
+        raise DetectorError(f"int8 quantisation of {src_xml} failed: {exc}") from exc
+    return _save_ir(quantized, dst_xml, names, compress_to_fp16=False)

@@ -165,6 +165,7 @@ def train(
     threads: int | None = None,
     time_hours: float | None = None,
     workers: int = 0,
+    precision: str = "fp32",
     progress: Callable[[TrainProgress], None] | None = None,
     **overrides: Any,
 ) -> TrainResult:
@@ -172,7 +173,9 @@ def train(
 
     ``model`` is a YOLO yaml (from scratch) or a local ``.pt`` (start from weights; tensors
     whose shapes match the data's labelmap are transferred, the rest start fresh).
-    ``progress`` receives a :class:`TrainProgress` per batch and per epoch.
+    ``progress`` receives a :class:`TrainProgress` per batch and per epoch. ``precision``
+    ``"bf16"`` runs the training forward pass under CPU bfloat16 autocast (see
+    :func:`cpu_bf16_callbacks`); ultralytics itself offers bf16 on CUDA only.
     """
     yolo_cls = _import_yolo(threads)
     src = str(model)
@@ -184,6 +187,11 @@ def train(
         if progress is not None:
             for event, fn in progress_callbacks(progress).items():
                 m.add_callback(event, fn)
+        if precision == "bf16":
+            for event, fn in cpu_bf16_callbacks().items():
+                m.add_callback(event, fn)
+        elif precision != "fp32":
+            raise DetectorError(f"unknown training precision {precision!r} (fp32 or bf16)")
         args: dict[str, Any] = {
             "data": str(data_yaml),
             "epochs": epochs,
@@ -218,6 +226,59 @@ def train(
 
 
 # ------------------------------------------------------------------ progress, validation, export
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU has native bfloat16 kernels (AVX-512 BF16 or AMX) for oneDNN."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _as_float32(out: Any) -> Any:
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.is_floating_point() else out
+    if isinstance(out, dict):
+        return {k: _as_float32(v) for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return type(out)(_as_float32(v) for v in out)
+    return out
+
+
+def cpu_bf16_callbacks() -> dict[str, Callable[[Any], None]]:
+    """Trainer callbacks that run the training model's forward pass in CPU bfloat16, channels-last.
+
+    Measured on the 2-core bench machine (yolov8n, batch 16 at 384 px, forward + backward):
+    2.1 s in fp32, 1.25 s under bf16 autocast, 1.0 s with channels-last as well. Only the
+    training model is patched, after ultralytics has made its EMA copy: the EMA weights,
+    validation and the saved checkpoint stay fp32/NCHW, and the loss is computed in fp32
+    on the forward pass's outputs. Weights stay fp32 (autocast casts per op), so this is
+    mixed precision, not a bf16 model. Without native bf16 kernels it does nothing.
+    """
+
+    def on_train_start(trainer: Any) -> None:
+        import torch
+
+        if not cpu_supports_bf16() or getattr(trainer.device, "type", "cpu") != "cpu":
+            return
+        model = trainer.model
+        model.to(memory_format=torch.channels_last)
+        forward_pass = model.predict
+
+        def predict(x: Any, *args: Any, **kwargs: Any) -> Any:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = forward_pass(x, *args, **kwargs)
+            return _as_float32(out)
+
+        model.predict = predict
+        trainer.inspector_precision = "bf16"
+
+    return {"on_train_start": on_train_start}
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,7 +473,7 @@ def export(
     weights: str | Path,
     *,
     fmt: str = "onnx",
-    imgsz: int = 640,
+    imgsz: int | tuple[int, int] = 640,
     threads: int | None = None,
     **kwargs: Any,
 ) -> Path:
@@ -423,7 +484,8 @@ def export(
     yolo_cls = _import_yolo(threads)
     try:
         m: Any = yolo_cls(str(path), task="detect")
-        out = m.export(format=fmt, imgsz=imgsz, device="cpu", **kwargs)
+        size = list(imgsz) if isinstance(imgsz, tuple) else imgsz
+        out = m.export(format=fmt, imgsz=size, device="cpu", **kwargs)
     except Exception as exc:
         raise DetectorError(f"{fmt} export failed: {_one_line(exc)}") from exc
     if not out or not Path(out).exists():
@@ -431,8 +493,10 @@ def export(
     return Path(out)
 
 
-def export_onnx(weights: str | Path, imgsz: int = 640, *, threads: int | None = None, **kwargs: Any) -> Path:
-    """ONNX export (simplified, static 1x3ximgszximgsz input, raw head output without NMS)."""
+def export_onnx(
+    weights: str | Path, imgsz: int | tuple[int, int] = 640, *, threads: int | None = None, **kwargs: Any
+) -> Path:
+    """ONNX export (simplified, static 1x3xHxW input, imgsz square or (h, w), raw head output without NMS)."""
     return export(weights, fmt="onnx", imgsz=imgsz, threads=threads, simplify=True, **kwargs)
 
 

@@ -61,9 +61,10 @@ def test_onnx_matches_pytorch(tiny_model: tuple[Path, Path], size: tuple[int, in
 
 def test_load_detector_chooses_the_onnx_backend(tiny_model: tuple[Path, Path]) -> None:
     pt, onnx_path = tiny_model
-    det = load_detector(DetectorConfig(backend="onnx"), pt, "v1")
+    det = load_detector(DetectorConfig(backend="onnx", imgsz=96), pt, "v1")
     assert isinstance(det, OnnxDetector) and det.model_version == "v1"
-    with pytest.raises(DetectorError, match="exported model"):
+    assert load_detector(DetectorConfig(backend="onnx"), onnx_path, "v1").imgsz == 96  # an artefact named directly
+    with pytest.raises(DetectorError, match="not found"):
         load_detector(DetectorConfig(backend="onnx"), onnx_path.with_name("missing.pt"), "v1")
 
 
