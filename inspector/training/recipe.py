@@ -66,7 +66,10 @@ class Recipe(BaseModel):
     epochs: int = Field(100, ge=1, description="upper bound; a time budget re-plans the schedule to fit")
     time_budget_min: float | None = Field(None, gt=0, description="wall-clock training budget in minutes")
     batch: int = Field(16, ge=1)
-    workers: int = Field(0, ge=0, le=8, description="data-loader processes; 1 overlaps augmentation with the step")
+    workers: int = Field(0, ge=0, le=8, description="data-loader processes (ultralytics uses none on CPU)")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: CPU bfloat16 autocast and channels-last for the training step (needs AVX-512 BF16)"
+    )
     seed: int = 0
     operating_confidence: float = Field(0.25, ge=0.0, le=1.0)
     target: Target | None = None

@@ -139,6 +139,8 @@ def train_version(
             train_args["freeze"] = recipe.fine_tune.freeze
     from inspector.detect import yolo
 
+    # bf16 only where the CPU has the kernels: elsewhere autocast would emulate it, slower than fp32
+    precision = recipe.precision if yolo.cpu_supports_bf16() else "fp32"
     result = yolo.train(
         init_weights if init_weights is not None else recipe.model,
         spec.data_yaml,
@@ -148,6 +150,7 @@ def train_version(
         imgsz=recipe.imgsz,
         batch=recipe.batch,
         workers=recipe.workers,
+        precision=precision,
         seed=recipe.seed,
         threads=n_threads,
         time_hours=recipe.time_budget_min / 60 if recipe.time_budget_min else None,
@@ -172,6 +175,7 @@ def train_version(
             "epochs_run": len(rows) or result.epochs_run,
             "epochs_planned": recipe.epochs,
             "time_budget_min": recipe.time_budget_min,
+            "precision": precision,
             "train_args": train_args,
             "final_val": _final_val(rows),
             "run_dir": str(result.run_dir),

@@ -29,6 +29,7 @@ init: scratch
 imgsz: 64
 epochs: 1
 batch: 8
+precision: bf16
 operating_confidence: 0.25
 target: {metric: map50, min: 0.5, measured_on: the tiny val split}
 train_args: {mosaic: 0.0, plots: false}
@@ -70,6 +71,10 @@ def test_training_registers_a_complete_version(trained: tuple[Path, Path, str]) 
     assert meta["dataset"]["sha256"] and meta["git"].keys() == {"commit", "dirty"}
     assert meta["hardware"]["threads"] == 2 and meta["training"]["seconds"] > 0
     assert meta["training"]["epochs_run"] == 1
+    from inspector.detect.yolo import cpu_supports_bf16
+
+    # the recipe asks for bf16; it is used (and recorded) only where the CPU has native kernels
+    assert meta["training"]["precision"] == ("bf16" if cpu_supports_bf16() else "fp32")
     assert meta["software"]["ultralytics"]
     assert (status.path / "recipe.yaml").read_text().startswith("name: tiny")
     assert (status.path / "weights.pt").stat().st_size < 15_000_000

@@ -79,3 +79,36 @@ def test_only_the_adapter_imports_ultralytics(repo_root: Path) -> None:
             if any(m == "ultralytics" or m.startswith("ultralytics.") for m in mods) and path not in allowed:
                 offenders.append(f"{path.relative_to(repo_root)}:{node.lineno}")
     assert offenders == []
+
+
+def test_cpu_bf16_training_patches_only_the_training_model() -> None:
+    """The bf16 step: forward in bfloat16 and channels-last, outputs back in fp32 for the loss."""
+    from types import SimpleNamespace
+
+    from ultralytics.nn.tasks import DetectionModel
+
+    from inspector.detect.yolo import cpu_bf16_callbacks, cpu_supports_bf16
+
+    if not cpu_supports_bf16():
+        pytest.skip("this CPU has no native bfloat16 kernels; the callback leaves the model alone")
+    model = DetectionModel("yolov8n.yaml", nc=8, verbose=False).train()
+    untouched = DetectionModel("yolov8n.yaml", nc=8, verbose=False).train()
+    trainer = SimpleNamespace(model=model, device=torch.device("cpu"))
+    cpu_bf16_callbacks()["on_train_start"](trainer)
+
+    seen: list[torch.dtype] = []
+    model.model[0].conv.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    out = model.predict(torch.rand(2, 3, 64, 64))
+    assert seen == [torch.bfloat16], "the convolutions ran in bfloat16"
+    assert model.model[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.model[0].conv.weight.dtype == torch.float32, "weights stay fp32 (mixed precision)"
+    tensors = [v for v in out.values() if isinstance(v, torch.Tensor)] if isinstance(out, dict) else list(out)
+    assert tensors and all(t.dtype == torch.float32 for t in tensors), "the loss sees fp32"
+    assert trainer.inspector_precision == "bf16"
+    assert "predict" not in vars(untouched), "only the trainer's model is patched"
+
+
+def test_unknown_training_precision_is_refused(tmp_path: Path) -> None:
+    data = tiny_yolo_dataset(tmp_path / "ds", n_train=2, n_val=1, size=64)
+    with pytest.raises(DetectorError, match="precision"):
+        train("yolov8n.yaml", data, out_dir=tmp_path / "runs", imgsz=64, precision="fp8")
