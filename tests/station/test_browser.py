@@ -340,3 +340,79 @@ def test_banners_say_when_the_camera_or_the_model_is_not_ready(browser: Browser,
     finally:
         context.close()
         live.stop()
+
+
+def _flag_keys(page: Page, keys: list[str], draw: bool, done: str, attempts: int = 5) -> None:
+    """M or F, maybe a box dragged on the view, then the pick; again if a new result landed in between."""
+    for _ in range(attempts):
+        page.wait_for_timeout(450)
+        page.keyboard.press(keys[0])
+        if draw:
+            box = page.locator("#views canvas").first.bounding_box()
+            assert box is not None
+            page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.55, steps=5)
+            page.mouse.up()
+        for key in keys[1:]:
+            page.keyboard.press(key)
+        try:
+            page.wait_for_function(done, timeout=3000, polling=50)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"{keys} did not lead to {done}")
+
+
+def test_m_flags_a_missed_defect_with_a_drawn_box_and_f_a_false_one(page: Page, server: LiveServer) -> None:
+    _wait_shown(page, 1, 30)
+    page.keyboard.press("Escape")
+    assert "missed defect" in page.inner_text("footer.keys") and "false defect" in page.inner_text("footer.keys")
+    _flag_keys(page, ["m", "1"], True, "() => window.__station.flags.some(f => f.kind === 'missed_defect')")
+    sent = page.evaluate("() => window.__station.flags.find(f => f.kind === 'missed_defect')")
+    stored = _api(server, f"/v1/inspections/{sent['id']}/flags")["items"]
+    missed = [f for f in stored if f["kind"] == "missed_defect"]
+    assert len(missed) == 1 and missed[0]["class_name"] == "scratch" and missed[0]["actor"]
+    body = _api(server, f"/v1/inspections/{sent['id']}")
+    x1, y1, x2, y2 = missed[0]["box"]
+    view = body["views"][missed[0]["view"]]
+    assert 0 <= x1 < x2 <= view["width"] and 0 <= y1 < y2 <= view["height"]
+    assert 0.2 < x1 / view["width"] < 0.4 and 0.5 < x2 / view["width"] < 0.7, "the box is where it was dragged"
+    assert body["decisions"] == [] or body["final"]["decided"], "a flag leaves the decision as it was"
+
+    shown = page.evaluate("() => document.body.dataset.shownId")
+    if any(v["detections"] for v in _api(server, f"/v1/inspections/{shown}")["views"]):
+        _flag_keys(page, ["f", "1"], False, "() => window.__station.flags.some(f => f.kind === 'false_defect')")
+        sent = page.evaluate("() => window.__station.flags.find(f => f.kind === 'false_defect')")
+        false = [f for f in _api(server, f"/v1/inspections/{sent['id']}/flags")["items"] if f["kind"] == "false_defect"]
+        assert len(false) == 1 and false[0]["detection"] == 0
+    else:
+        page.keyboard.press("f")
+        assert "No detections to flag" in page.inner_text("#action-msg")
+
+
+def test_a_drift_warning_shows_on_the_page(page: Page, server: LiveServer) -> None:
+    from collections import Counter
+    from datetime import timedelta
+
+    from inspector.store import inspections as repo
+
+    today = _api(server, "/v1/inspections?limit=50")["items"]
+    assert today
+    mix = Counter(i["grade"]["level"] for i in today)
+    rare = min(("A", "B", "C", "D"), key=lambda g: mix.get(g, 0))
+    server.settings.feedback.drift.min_inspections = 1
+    with server.app.state.store.db.write() as s:
+        for i in range(3):
+            body = json.loads(json.dumps({k: v for k, v in today[0].items() if k not in ("decisions", "final")}))
+            body["id"] = f"00000000-0000-4000-8000-{i:012d}"
+            body["created_at"] = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+            body["grade"]["level"] = rare
+            repo.save_inspection(
+                s, body, images=[], source="test", request_hash="x", created_by=None, idempotency_key=None
+            )
+    page.wait_for_selector("#banners .banner.drift", timeout=20_000)
+    text = page.inner_text("#banners")
+    assert f"share of grade {rare}" in text and "Drift on" in text
+    metrics = httpx.get(server.url + "/metrics", headers=server.h("operator"), timeout=10).text
+    assert f'inspector_drift_warning{{key="{rare}",metric="grade_share"}} 1.0' in metrics
