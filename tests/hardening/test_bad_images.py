@@ -1,0 +1,209 @@
+"""The bad-image corpus: each upload gets a clear 4xx and leaves nothing behind, or is decoded right.
+
+"Right" means the pipeline sees the upright 8-bit BGR picture, checked pixel by
+pixel against what the image shows, for EXIF-rotated, CMYK, 16-bit and grey
+files. The whole corpus is also sent to a real ``inspector serve`` process,
+whose peak resident memory (VmHWM) must stay under 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from inspector.api.app import create_app
+from inspector.detect.base import Detector
+from inspector.imageio import ImageError, decode_image
+from inspector.items import ItemInfo
+from inspector.pipeline import InspectionPipeline, build_pipeline
+from inspector.types import Frame, Inspection
+from tests.api.conftest import Api, add_keys, make_settings
+from tests.hardening import images
+from tests.hardening.images import BAD, ODD, Bad, Odd
+
+RSS_LIMIT_KIB = 1_500 * 1024
+
+
+class Recording:
+    """The real pipeline, keeping the frames it was given."""
+
+    def __init__(self, inner: InspectionPipeline) -> None:
+        self.inner = inner
+        self.frames: list[Frame] = []
+
+    @property
+    def model_version(self) -> str:
+        return self.inner.model_version
+
+    @property
+    def policy_version(self) -> str:
+        return self.inner.policy_version
+
+    @property
+    def rubric_version(self) -> str:
+        return self.inner.rubric_version
+
+    def inspect(
+        self, frames: Sequence[Frame], item: ItemInfo, *, inspection_id: str, station_id: str = "bench-1"
+    ) -> Inspection:
+        self.frames.extend(frames)
+        return self.inner.inspect(frames, item, inspection_id=inspection_id, station_id=station_id)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory, detector: Detector) -> Iterator[tuple[Api, Recording]]:
+    tmp = tmp_path_factory.mktemp("images")
+    settings = make_settings(tmp)
+    rec = Recording(build_pipeline(settings, detector=detector))
+    app = create_app(settings, pipeline=rec)
+    with TestClient(app) as client:
+        yield Api(app=app, client=client, settings=settings, keys=add_keys(app)), rec
+
+
+def _post(api: Api, data: bytes, filename: str = "view.jpg", content_type: str = "image/jpeg") -> Any:
+    return api.client.post("/v1/inspections", headers=api.h("wms"), files=[("images", (filename, data, content_type))])
+
+
+def _stored(api: Api) -> tuple[int, list[Path]]:
+    count = len(api.client.get("/v1/inspections?limit=200", headers=api.h("wms")).json()["items"])
+    return count, sorted(p for p in (api.data_dir / "images").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("odd", ODD, ids=[o.name for o in ODD])
+def test_odd_images_reach_the_pipeline_upright_bgr_8_bit(recorded: tuple[Api, Recording], odd: Odd) -> None:
+    api, rec = recorded
+    data, expected = odd.make()
+    rec.frames.clear()
+    r = _post(api, data, "view.bin", "application/octet-stream")
+    assert r.status_code == 201, r.text
+    (frame,) = rec.frames
+    seen = frame.image
+    assert seen.dtype == np.uint8 and seen.ndim == 3 and seen.shape[2] == 3
+    assert seen.shape == expected.shape, f"{odd.name}: the pipeline saw {seen.shape}, the picture is {expected.shape}"
+    diff = float(np.abs(seen.astype(np.int16) - expected.astype(np.int16)).mean())
+    assert diff <= odd.tolerance, f"{odd.name}: mean difference {diff:.2f} from the upright BGR picture"
+    view = r.json()["views"][0]
+    assert (view["height"], view["width"]) == expected.shape[:2]
+    # The original bytes are kept as they came, whatever they are.
+    back = api.client.get(view["image_url"], headers=api.h("wms"))
+    assert back.status_code == 200 and back.content == data
+
+
+@pytest.mark.parametrize("bad", BAD, ids=[b.name for b in BAD])
+def test_bad_images_get_a_clear_4xx_and_leave_nothing(recorded: tuple[Api, Recording], bad: Bad) -> None:
+    api, rec = recorded
+    before = _stored(api)
+    rec.frames.clear()
+    r = _post(api, bad.make(), bad.filename, bad.content_type)
+    assert r.status_code == bad.status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["code"] == bad.code and problem["detail"] and problem.get("view") == 0
+    assert rec.frames == [], "a refused upload must not reach the pipeline"
+    assert _stored(api) == before, "a refused upload must store nothing"
+
+
+def test_the_declared_content_type_is_not_trusted(recorded: tuple[Api, Recording]) -> None:
+    """A PNG sent as image/jpeg is a PNG: decoded as one, stored as one."""
+    api, _ = recorded
+    png = cv2.imencode(".png", images.scene())[1].tobytes()
+    r = _post(api, png, "photo.jpg", "image/jpeg")
+    assert r.status_code == 201, r.text
+    assert r.json()["views"][0]["image"]["media_type"] == "image/png"
+
+
+def test_a_body_that_is_not_multipart_is_refused(recorded: tuple[Api, Recording]) -> None:
+    api, _ = recorded
+    for content_type, body in (
+        ("image/jpeg", images.jpeg()),
+        ("application/json", b'{"images": []}'),
+        ("multipart/form-data", b"no boundary"),
+        ("multipart/form-data; boundary=zz", b"--yy\r\ngarbage"),
+    ):
+        r = api.client.post("/v1/inspections", headers=api.h("wms", **{"content-type": content_type}), content=body)
+        assert r.status_code in (400, 422), (content_type, r.text)
+        assert r.headers["content-type"] == "application/problem+json" and r.json()["detail"]
+
+
+def test_a_declared_bomb_is_refused_from_its_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a PNG declaring 50,000 x 50,000 pixels was a 422 'not readable'; it is a 413, no pixel decoded."""
+    decoded: list[str] = []
+    real_load, real_imdecode = Image.Image.load, cv2.imdecode
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append("PIL") or real_load(self))
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: decoded.append("cv2") or real_imdecode(*a))
+    for w, h in ((50_000, 50_000), (8_000, 6_000), (40_000, 1_001)):
+        with pytest.raises(ImageError) as err:
+            decode_image(images.png_declaring(w, h), max_pixels=40_000_000)
+        assert err.value.code == "too_many_pixels", (w, h, err.value)
+    assert decoded == [], f"pixels were decoded: {decoded}"
+
+
+def test_exif_rotated_webp_is_turned_upright() -> None:
+    """Regression: OpenCV ignores the EXIF orientation of WebP files, so they reached the model on their side."""
+    data, upright = images.exif_rotated_webp(6)
+    assert np.array_equal(decode_image(data), upright)
+
+
+# ------------------------------------------------------- a real server process
+
+
+def _send(client: httpx.Client, bad: Bad) -> httpx.Response:
+    return client.post("/v1/inspections", files=[("images", (bad.filename, bad.make(), bad.content_type))])
+
+
+def test_the_corpus_against_a_served_station_keeps_peak_memory_under_1_5_gb(
+    served_factory: Any, tmp_path: Path
+) -> None:
+    server = served_factory()
+    key = server.bootstrap_keys()["operator"]
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": key}, timeout=120) as client:
+        warm = client.post("/v1/inspections", files=[("images", ("a.jpg", images.jpeg(640, 480), "image/jpeg"))])
+        assert warm.status_code == 201, warm.text
+        after_warm_up = server.vm_hwm_kib()
+        results = {}
+        for bad in BAD:
+            r = _send(client, bad)
+            results[bad.name] = r.status_code
+            assert (r.status_code, r.json()["code"]) == (bad.status, bad.code), (bad.name, r.text)
+        for odd in ODD:
+            r = client.post("/v1/inspections", files=[("images", ("v.bin", odd.make()[0], "image/png"))])
+            results[odd.name] = r.status_code
+            assert r.status_code == 201, (odd.name, r.text)
+        # Over the 20 MB upload limit: refused by its Content-Length, and while streaming without one.
+        big = images.jpeg() + b"\0" * 21_000_000
+        r = client.post("/v1/inspections", files=[("images", ("big.jpg", big, "image/jpeg"))])
+        assert (r.status_code, r.json()["code"]) == (413, "content_too_large")
+
+        def chunks() -> Iterator[bytes]:
+            yield b'--b\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\n\r\n'
+            for _ in range(22):
+                yield b"\0" * 1_000_000
+            yield b"\r\n--b--\r\n"
+
+        r = client.post(
+            "/v1/inspections", headers={"content-type": "multipart/form-data; boundary=b"}, content=chunks()
+        )
+        assert (r.status_code, r.json()["code"]) == (413, "content_too_large")
+        results["over-the-size-limit"] = r.status_code
+        listed = client.get("/v1/inspections?limit=200").json()["items"]
+        assert len(listed) == 1 + len(ODD), "exactly the good uploads were stored"
+        peak = server.vm_hwm_kib()
+    report = {
+        "vm_hwm_mb_after_warm_up": round(after_warm_up / 1024, 1),
+        "vm_hwm_mb_after_corpus": round(peak / 1024, 1),
+        "limit_mb": RSS_LIMIT_KIB // 1024,
+        "uploads": len(BAD) + len(ODD) + 2,
+        "statuses": results,
+    }
+    (tmp_path / "bad-images-report.json").write_text(json.dumps(report, indent=2))
+    print(f"\nbad-image corpus: peak RSS {peak / 1024:.0f} MB (after warm-up {after_warm_up / 1024:.0f} MB)")
+    assert peak < RSS_LIMIT_KIB, report
