@@ -34,9 +34,10 @@ class CliError(Exception):
 from inspector.disposition.cli import recommend_command  # noqa: E402
 
 app.command("recommend")(recommend_command)
-from inspector.store.cli import keys_app  # noqa: E402
+from inspector.store.cli import db_app, keys_app  # noqa: E402
 
 app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 from inspector.training.cli import evaluate_cmd, models_app, train_cmd  # noqa: E402
 
 app.command("train")(train_cmd)
@@ -57,7 +58,16 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8080)")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="data folder: database, images")] = None,
-    db: Annotated[str | None, typer.Option("--db", help="database URL (default SQLite under the data folder)")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="database URL: sqlite:///PATH (default, under the data folder) or postgresql://"),
+    ] = None,
+    station: Annotated[
+        str | None, typer.Option("--station", help="this bench's id, stamped on its inspections")
+    ] = None,
+    image_dir: Annotated[
+        Path | None, typer.Option("--image-dir", help="image folder, may be shared by a fleet (default data/images)")
+    ] = None,
 ) -> None:
     """Start the local API and the operator page."""
     import uvicorn
@@ -74,17 +84,25 @@ def serve(
         settings.storage.data_dir = data_dir
     if db:
         settings.storage.db_url = db
+    if station:
+        settings.station_id = station
+    if image_dir:
+        settings.storage.image_dir = image_dir
     settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.server.require_auth and settings.server.bootstrap_keys:
-        from inspector.store import Store, bootstrap_keys
+    from inspector.store.cli import open_store
 
-        store = Store(settings.storage).open()
+    if settings.server.require_auth and settings.server.bootstrap_keys:
+        from inspector.store import bootstrap_keys
+
+        store = open_store(settings.storage)
         try:
             created = bootstrap_keys(store)
         finally:
             store.close()
         if created is not None:
             typer.echo(f"first start: an admin and an operator API key are in {created} (mode 0600)", err=True)
+    else:
+        open_store(settings.storage).close()  # migrate, and fail in one line when the database cannot be used
     uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port, log_level="info")
 
 

@@ -1,4 +1,4 @@
-"""``inspector keys``: create, list and revoke API keys (the key is printed once, at creation)."""
+"""``inspector keys`` (create, list, revoke API keys; a key is printed once) and ``inspector db`` (migrations)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,54 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from inspector.config import StorageConfig
     from inspector.store import Store
 
 keys_app = typer.Typer(help="API keys: create (printed once), list, revoke.", no_args_is_help=True)
+db_app = typer.Typer(help="The database: bring the schema up to date, show its revision.", no_args_is_help=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (default: the settings' data folder)")]
 Db = Annotated[str | None, typer.Option("--db", help="database URL (default SQLite under the data folder)")]
 
 
-def _open(data_dir: Path | None, db: str | None) -> Store:
+def _storage(data_dir: Path | None, db: str | None) -> StorageConfig:
     from inspector.config import Settings
-    from inspector.store import Store
 
     settings = Settings()
     if data_dir is not None:
         settings.storage.data_dir = data_dir
     if db is not None:
         settings.storage.db_url = db
-    return Store(settings.storage).open()
+    return settings.storage
+
+
+def unreachable(url: str, exc: Exception) -> ValueError:
+    """A one-line error for a database that does not answer (the password left out)."""
+    from sqlalchemy.engine import make_url
+
+    from inspector.store.db import normalize_url
+
+    shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return ValueError(f"the database {shown} cannot be used: {reason}")
+
+
+def open_store(cfg: StorageConfig) -> Store:
+    """The store, migrated; a database that cannot be reached is a one-line error, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from inspector.store import Store
+
+    store = Store(cfg)
+    try:
+        return store.open()
+    except OperationalError as exc:
+        store.close()
+        raise unreachable(cfg.resolved_db_url(), exc) from None
+
+
+def _open(data_dir: Path | None, db: str | None) -> Store:
+    return open_store(_storage(data_dir, db))
 
 
 @keys_app.command("create")
@@ -97,3 +127,46 @@ def revoke_(
     finally:
         store.close()
     typer.echo(f"revoked {info.id} ({info.role.value}, {info.name})")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option("--revision", help="the revision to reach")] = "head",
+    data_dir: DataDir = None,
+    db: Db = None,
+) -> None:
+    """Run the migrations (safe to run from several benches at once: one migrates, the others wait)."""
+    from sqlalchemy.exc import OperationalError
+
+    from inspector.store.db import Database
+
+    cfg = _storage(data_dir, db)
+    url = cfg.resolved_db_url()
+    database = Database(url, busy_timeout_ms=cfg.busy_timeout_ms)
+    try:
+        before = database.current_revision()
+        database.migrate(revision)
+        after = database.current_revision()
+    except OperationalError as exc:
+        raise unreachable(url, exc) from None
+    finally:
+        database.dispose()
+    typer.echo(f"{before or 'empty'} -> {after}" if before != after else f"already at {after}")
+
+
+@db_app.command("current")
+def db_current(data_dir: DataDir = None, db: Db = None) -> None:
+    """Print the schema revision of the database (``empty`` before the first migration)."""
+    from sqlalchemy.exc import OperationalError
+
+    from inspector.store.db import Database
+
+    cfg = _storage(data_dir, db)
+    url = cfg.resolved_db_url()
+    database = Database(url, busy_timeout_ms=cfg.busy_timeout_ms)
+    try:
+        typer.echo(database.current_revision() or "empty")
+    except OperationalError as exc:
+        raise unreachable(url, exc) from None
+    finally:
+        database.dispose()

@@ -46,6 +46,7 @@ def bootstrap_keys(store: Store) -> Path | None:
     returned as that path; None when keys already exist.
     """
     with store.db.write() as s:
+        store.db.lock(s, "bootstrap-keys")  # benches starting together on one database: only the first makes keys
         if int(s.scalar(select(func.count()).select_from(ApiKey)) or 0):
             return None
         admin, admin_key = create_key(s, Role.ADMIN, "bootstrap admin")

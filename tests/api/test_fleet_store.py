@@ -520,3 +520,25 @@ def test_stations_on_one_store_are_listed_and_counted_by_station(
             assert sum(float(ln.rsplit(" ", 1)[1]) for ln in counted) == 2.0
         got = json.loads(cb.get(f"/v1/inspections/{made['bench-a'][0]['id']}", headers=a.h("wms")).text)
         assert got["station_id"] == "bench-a", "a station reads what another stored"
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_db_upgrade_and_current_commands(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from inspector.cli import app
+
+    runner = CliRunner()
+    data = str(tmp_path / "d")
+    first = runner.invoke(app, ["db", "current", "--data-dir", data])
+    assert first.exit_code == 0 and first.stdout.strip() == "empty"
+    up = runner.invoke(app, ["db", "upgrade", "--data-dir", data])
+    assert up.exit_code == 0 and up.stdout.startswith("empty -> "), up.output
+    head = up.stdout.strip().split(" -> ")[1]
+    assert runner.invoke(app, ["db", "upgrade", "--data-dir", data]).stdout.strip() == f"already at {head}"
+    assert runner.invoke(app, ["db", "current", "--data-dir", data]).stdout.strip() == head
+    gone = runner.invoke(app, ["db", "upgrade", "--db", "postgresql://bench:hunter2@127.0.0.1:9/inspector"])
+    assert isinstance(gone.exception, ValueError)
+    assert "cannot be used" in str(gone.exception) and "hunter2" not in str(gone.exception)
