@@ -280,6 +280,12 @@ class InspectionService:
             )
         inspection_id = repo.new_id()
         station_id = self.settings.station_id
+        # The views are written and fsynced while the model runs (their row still commits after both);
+        # a request the queue turns away writes nothing.
+        images_stored: asyncio.Future[None] | None = None
+        if self.runner.depth < self.runner.capacity:
+            images_stored = asyncio.ensure_future(anyio.to_thread.run_sync(self._put_images, images))
+            images_stored.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             inspection, wait_s, run_s = await self.runner.run(
                 lambda: pipeline.inspect(frames, item, inspection_id=inspection_id, station_id=station_id)
@@ -313,8 +319,8 @@ class InspectionService:
         served = as_served(repo.compose(body, []))
 
         def persist() -> None:
-            for data in images:  # on disk and synced before the row that names them commits
-                self.store.images.put(data)
+            if images_stored is None:
+                self._put_images(images)
             with self.store.db.write() as s:
                 repo.save_inspection(
                     s,
@@ -329,6 +335,8 @@ class InspectionService:
                 add_event(s, "inspection.completed", served)
 
         try:
+            if images_stored is not None:
+                await images_stored  # on disk and synced before the row that names them commits
             await anyio.to_thread.run_sync(persist)
         except OperationalError as exc:
             raise Problem(
@@ -337,6 +345,10 @@ class InspectionService:
         self._notify()
         self.metrics.inspections.labels(body["grade"]["level"], body["disposition"]["path"], source).inc()
         return served
+
+    def _put_images(self, images: list[bytes]) -> None:
+        for data in images:
+            self.store.images.put(data)
 
     def _body(
         self,
