@@ -348,12 +348,20 @@ def _flag_keys(page: Page, keys: list[str], draw: bool, done: str, attempts: int
         page.wait_for_timeout(450)
         page.keyboard.press(keys[0])
         if draw:
-            box = page.locator("#views canvas").first.bounding_box()
-            assert box is not None
-            page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.55, steps=5)
-            page.mouse.up()
+            try:  # the view must be drawn before a box can be dragged on it
+                page.wait_for_selector("#views canvas[data-scale]", timeout=3000)
+                box = page.locator("#views canvas[data-scale]").first.bounding_box()
+                assert box is not None
+                page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+                page.mouse.down()
+                page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.55, steps=5)
+                page.mouse.up()
+                page.wait_for_function(
+                    "() => document.querySelector('#flag-title').textContent.includes('drawn')", timeout=2000
+                )
+            except PlaywrightTimeout:
+                page.keyboard.press("Escape")
+                continue
         for key in keys[1:]:
             page.keyboard.press(key)
         try:
