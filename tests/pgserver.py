@@ -119,7 +119,7 @@ def running_postgres() -> Iterator[PostgresServer]:
             raise PostgresUnavailable("running as root and runuser is missing")
         run_as = "postgres"
     # Not under pytest's tmp_path: that is private to root and the server user must reach its folder.
-    root = Path(tempfile.mkdtemp(prefix="inspector-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="inspector-pg-", dir="/tmp" if run_as else None))
     server = PostgresServer(bindir=bindir, root=root, port=free_port(), run_as=run_as)
     try:
         if run_as:

@@ -54,8 +54,9 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
     """An engine for ``url``; SQLite gets its durability and locking pragmas on every connection."""
     url = normalize_url(url)
     if not url.startswith("sqlite"):
-        # pre_ping: a bench outlives a restart of the central server.
-        return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24, pool_timeout=60)
+        # pre_ping: a bench outlives a restart of the central server. At most 12 connections per
+        # bench, so that tens of benches fit in the server's max_connections.
+        return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8, pool_timeout=60)
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
