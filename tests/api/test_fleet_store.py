@@ -62,6 +62,23 @@ def test_postgresql_urls_mean_psycopg_3(given: str, expected: str) -> None:
     assert normalize_url(given) == expected
 
 
+def test_a_fleet_is_configured_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from inspector.config import Settings
+    from inspector.store import Store
+
+    monkeypatch.setenv("INSPECTOR_STATION_ID", "bench-07")
+    monkeypatch.setenv("INSPECTOR_STORAGE__DB_URL", "postgresql://inspector@db.example/inspector")
+    monkeypatch.setenv("INSPECTOR_STORAGE__IMAGE_DIR", str(tmp_path / "shared"))
+    settings = Settings()
+    store = Store(settings.storage)  # builds the engine; connects only when used
+    try:
+        assert settings.station_id == "bench-07"
+        assert store.db.dialect == "postgresql" and store.db.url.startswith("postgresql+psycopg://")
+        assert store.images.location == str(tmp_path / "shared")
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("bad", ["mysql://u@h/db", "inspector.db", "postgresql+psycopg2://u@h/db", ""])
 def test_other_databases_are_refused_with_a_reason(bad: str) -> None:
     with pytest.raises(ValueError, match="database"):
