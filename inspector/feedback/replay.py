@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.config import Settings
+from inspector.detect.base import Detector
 from inspector.items import ItemInfo
 from inspector.store.images import ImageStore
 
@@ -98,14 +99,18 @@ def replay(
     images: ImageStore,
     settings: Settings,
     *,
+    detector: Detector | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Outcome], str, str]:
-    """Run every stored inspection through the pipeline ``settings`` describe; (outcomes, model, policy)."""
+    """Run every stored inspection through the pipeline ``settings`` describe; (outcomes, model, policy).
+
+    ``detector`` replaces the model the settings name (tests, or a detector already loaded).
+    """
     from inspector.imageio import decode_image
     from inspector.pipeline import build_pipeline
     from inspector.types import Frame
 
-    pipeline = build_pipeline(settings)
+    pipeline = build_pipeline(settings, detector=detector)
     outcomes: list[Outcome] = []
     for k, stored in enumerate(inspections):
         frames = []
@@ -125,7 +130,7 @@ def replay(
                 old_disposition=str(stored["disposition"]["path"]),
                 new_disposition=result.disposition.path.value,
                 old_value=float(stored["disposition"]["expected_value"]),
-                new_value=float(result.disposition.expected_value),
+                new_value=round(float(result.disposition.expected_value), 2),  # as stored
                 final_grade=final.get("grade") if final.get("decided") else None,
                 final_disposition=final.get("disposition") if final.get("decided") else None,
             )
