@@ -163,6 +163,7 @@ def _operator(request: Request) -> str:
     return info.name
 
 
+# Routes take it before Runtime: the key is checked before anything about the station is told.
 Operator = Annotated[str, Depends(_operator)]
 
 
@@ -351,7 +352,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         response_class=Response,
         responses={200: _binary("image/jpeg", "the view"), **responses(401, 403, 404, 422, 503)},
     )
-    def capture_image(n: int, runtime: Runtime, _op: Operator) -> Response:
+    def capture_image(n: int, _op: Operator, runtime: Runtime) -> Response:
         jpeg = runtime.capture_jpeg(n)
         if jpeg is None:
             raise HTTPException(404, f"no view {n} in the last capture")
@@ -363,7 +364,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         summary="Manual capture: inspect what is on the bench now",
         responses=responses(401, 403, 409, 503),
     )
-    def capture(runtime: Runtime, _op: Operator) -> dict[str, Any]:
+    def capture(_op: Operator, runtime: Runtime) -> dict[str, Any]:
         if not runtime.camera_ready and not any(c["healthy"] for c in runtime.status()["cameras"]):
             raise HTTPException(409, "no camera is delivering frames")
         runtime.request_capture()
@@ -375,8 +376,8 @@ def mount(app: FastAPI, settings: Settings) -> None:
         responses=responses(400, 401, 403, 422, 503),
     )
     def item(
-        runtime: Runtime,
         _op: Operator,
+        runtime: Runtime,
         body: Annotated[dict[str, Any], Body(examples=[{"rma": "RMA-2024-000123", "lpn": None}])],
     ) -> dict[str, Any]:
         values: dict[str, str | None] = {}
@@ -397,7 +398,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         summary="Store the empty bench as seen now as the reference",
         responses=responses(401, 403, 409, 503),
     )
-    def reference(runtime: Runtime, _op: Operator) -> JSONResponse:
+    def reference(_op: Operator, runtime: Runtime) -> JSONResponse:
         if not runtime.store_reference():
             raise HTTPException(409, "take the item off the bench first: the reference is the empty bench")
         return JSONResponse({"accepted": True}, status_code=202)
@@ -408,7 +409,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
         summary="Check the empty bench against its reference again",
         responses=responses(401, 403, 503),
     )
-    def shift_check(runtime: Runtime, _op: Operator) -> dict[str, Any]:
+    def shift_check(_op: Operator, runtime: Runtime) -> dict[str, Any]:
         runtime.request_shift_check()
         return {"accepted": True}
 

@@ -193,6 +193,14 @@ def create_key(data_dir: Path, role: str, env: dict[str, str]) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One ``inspector serve`` process for a whole module."""
+    server = Served(data_dir=tmp_path_factory.mktemp("served") / "data", env=server_env()).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def served_factory(tmp_path: Path) -> Iterator[Any]:
     """Start servers on a data folder under tmp_path; every one still running is stopped at the end."""
