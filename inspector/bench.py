@@ -51,6 +51,10 @@ def _time(fn: Callable[[], object], n: int, warmup: int = 3) -> list[float]:
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM; ru_maxrss would carry the parent's peak across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024.0, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
@@ -99,69 +103,118 @@ def best_throughput(r: dict[str, Any]) -> float:
     return float(max(r.get("throughput_per_s", 0.0), (r.get("stream") or {}).get("throughput_per_s", 0.0)))
 
 
-def run_detector(backend: str, weights: Path, image: Path, imgsz: int, threads: int, n: int) -> dict[str, Any]:
-    """One backend on one JPEG file: read, decode and detect, as a caller would.
+class _Bench:
+    """One backend loaded for measuring: its one-at-a-time call, forward pass and stream call."""
 
-    ``sequential`` is one image after another (the latency a single request sees);
-    ``stream`` (exported backends) keeps ``threads`` images in flight, the backend compiled
-    for throughput (OpenVINO: one stream per core; ONNX Runtime: one thread per session run),
-    so decoding and pre/post-processing of one image overlap the forward pass of another.
-    """
-    from inspector import runtime
+    def __init__(self, backend: str, weights: Path, image: Path, imgsz: int, threads: int) -> None:
+        from inspector.config import DetectorConfig
+        from inspector.detect import load_detector
+        from inspector.imageio import decode_image
+        from inspector.types import Frame
 
-    runtime.configure(threads)
-    if backend == "plain-ultralytics":
-        from inspector.detect.yolo import plain_predictor
+        self.backend = backend
+        self.forward: Callable[[], object] | None = None
+        self.stream_once: Callable[[], object] | None = None
+        self.input_shape: list[int] | None = None
+        if backend == "plain-ultralytics":
+            from inspector.detect.yolo import plain_predictor
 
-        predict = plain_predictor(weights, imgsz=imgsz, threads=threads)
-        samples = _time(lambda: predict(str(image)), n)
-        return {**_percentiles(samples), "peak_rss_mb": _peak_rss_mb()}
+            predict = plain_predictor(weights, imgsz=imgsz, threads=threads)
+            self.once: Callable[[], object] = lambda: predict(str(image))
+            return
 
-    from inspector.config import DetectorConfig
-    from inspector.detect import load_detector
-    from inspector.imageio import decode_image
-    from inspector.types import Frame
+        def once_with(d: Any) -> Callable[[], int]:
+            def once() -> int:
+                frame = Frame(image=decode_image(image.read_bytes()))
+                return len(d.detect([frame])[0])
 
-    cfg = DetectorConfig.model_validate({"backend": backend, "imgsz": imgsz, "threads": threads})
-    det = load_detector(cfg, weights)
+            return once
 
-    def once_with(d: Any) -> Callable[[], int]:
-        def once() -> int:
-            frame = Frame(image=decode_image(image.read_bytes()))
-            return len(d.detect([frame])[0])
-
-        return once
-
-    samples = _time(once_with(det), n)
-    result: dict[str, Any] = {**_percentiles(samples)}
-    decoded = decode_image(image.read_bytes())
-    result["decode_p50_ms"] = round(float(np.percentile(_time(lambda: decode_image(image.read_bytes()), n), 50)), 2)
-    if backend in EXPORTED:
+        cfg = DetectorConfig.model_validate({"backend": backend, "imgsz": imgsz, "threads": threads})
+        det = load_detector(cfg, weights)
+        self.once = once_with(det)
+        if backend not in EXPORTED:
+            return
         from inspector.detect.onnx import OnnxDetector
         from inspector.detect.openvino import OpenVinoDetector
 
+        decoded = decode_image(image.read_bytes())
         if isinstance(det, OnnxDetector):
             blob, _, _ = det.preprocess(decoded)
             session = det._session
             name = session.get_inputs()[0].name
-            fwd = _time(lambda: session.run(None, {name: blob}), n)
-            result["input_shape"] = list(blob.shape[2:])
+            self.forward = lambda: session.run(None, {name: blob})
+            self.input_shape = list(blob.shape[2:])
         else:
             assert isinstance(det, OpenVinoDetector)
             tensor, _, _ = det.preprocess(decoded)
-            fwd = _time(lambda: det.forward(tensor), n)
-            result["input_shape"] = list(det.input_shape)
-        result["forward_p50_ms"] = round(float(np.percentile(fwd, 50)), 2)
-        # the same backend compiled for throughput, both cores busy
-        if backend.startswith("openvino"):
-            tput_cfg = cfg.model_copy(update={"streams": threads})
-        else:
-            tput_cfg = cfg.model_copy(update={"threads": 1})
-        del det
-        tput = load_detector(tput_cfg, weights)
-        result["stream"] = _stream(once_with(tput), max(4 * n, 100), threads)
-    result["peak_rss_mb"] = _peak_rss_mb()
-    return result
+            self.forward = lambda: det.forward(tensor)
+            self.input_shape = list(det.input_shape)
+        # the same backend compiled for throughput: OpenVINO one stream per core, ONNX Runtime one thread per run
+        update: dict[str, Any] = {"streams": threads} if backend.startswith("openvino") else {"threads": 1}
+        self.stream_once = once_with(load_detector(cfg.model_copy(update=update), weights))
+
+
+def run_detectors(
+    backends: list[str], weights: Path, image: Path, imgsz: int, threads: int, n: int, rounds: int = 6
+) -> dict[str, Any]:
+    """Every backend in one process, measured in interleaved rounds: a load change hits all of them alike.
+
+    ``sequential``: read, decode and detect one image after another (what a single request
+    sees). ``stream`` (exported backends): ``threads`` images in flight, the backend compiled
+    for throughput, so decoding and pre/post-processing of one image overlap the forward
+    pass of another. ``forward``: the model's forward pass alone on a prepared tensor.
+    """
+    from inspector import runtime
+    from inspector.imageio import decode_image
+
+    runtime.configure(threads)
+    benches = {b: _Bench(b, weights, image, imgsz, threads) for b in backends}
+    seq: dict[str, list[float]] = {b: [] for b in backends}
+    fwd: dict[str, list[float]] = {b: [] for b in backends}
+    streams: dict[str, list[dict[str, Any]]] = {b: [] for b in backends}
+    per_round = max(1, n // rounds)
+    for r in range(rounds):
+        order = backends if r % 2 == 0 else list(reversed(backends))
+        for b in order:
+            bench = benches[b]
+            seq[b] += _time(bench.once, per_round, warmup=2)
+            if bench.forward is not None:
+                fwd[b] += _time(bench.forward, per_round, warmup=1)
+            if bench.stream_once is not None:
+                streams[b].append(_stream(bench.stream_once, max(2 * per_round, 24), threads))
+    out: dict[str, Any] = {}
+    for b in backends:
+        res: dict[str, Any] = _percentiles(seq[b])
+        if fwd[b]:
+            res["forward_p50_ms"] = round(float(np.percentile(fwd[b], 50)), 2)
+            res["input_shape"] = benches[b].input_shape
+        if streams[b]:
+            rates = [x["throughput_per_s"] for x in streams[b]]
+            lat = [x["p50_ms"] for x in streams[b]]
+            res["stream"] = {
+                "rounds": len(rates),
+                "images": sum(x["n"] for x in streams[b]),
+                "throughput_per_s": round(float(np.median(rates)), 2),
+                "throughput_min_max": [min(rates), max(rates)],
+                "p50_ms": round(float(np.median(lat)), 2),
+                "workers": threads,
+            }
+        out[b] = res
+    out["_decode_p50_ms"] = round(float(np.percentile(_time(lambda: decode_image(image.read_bytes()), n), 50)), 2)
+    return out
+
+
+def run_rss(backend: str, weights: Path, image: Path, imgsz: int, threads: int, n: int) -> dict[str, Any]:
+    """Peak RSS of a process holding one backend, after ``n`` images one at a time and in a stream."""
+    from inspector import runtime
+
+    runtime.configure(threads)
+    bench = _Bench(backend, weights, image, imgsz, threads)
+    _time(bench.once, n, warmup=1)
+    if bench.stream_once is not None:
+        _stream(bench.stream_once, n, threads)
+    return {"peak_rss_mb": _peak_rss_mb()}
 
 
 def run_map(backend: str, weights: Path, data_yaml: Path, imgsz: int, threads: int) -> dict[str, Any]:
@@ -410,13 +463,16 @@ def _bench_image(work: Path) -> Path:
 
 def _ensure_exports(weights: Path, imgsz: int, threads: int) -> tuple[int, int]:
     """Build (or reuse, when fresh) every exported artefact for the bench frame's shape; returns the shape."""
+    import functools
+
     from inspector.detect import artifacts
 
     shape = artifacts.export_shape(imgsz, BENCH_IMAGE_SIZE[0] / BENCH_IMAGE_SIZE[1])
+    calibration = functools.cache(lambda: tuple(artifacts.calibration_images(shape)))  # rendered once for both
     for backend in EXPORTED:
         t = time.perf_counter()
         fresh = artifacts.is_fresh(weights, backend, shape)
-        path = artifacts.ensure(weights, backend, shape, threads=threads)
+        path = artifacts.ensure(weights, backend, shape, threads=threads, calibration=calibration)
         took = "reused" if fresh else f"built in {time.perf_counter() - t:.0f} s"
         print(f"export {backend}: {path.name} ({took})", flush=True)
     return shape
@@ -494,13 +550,14 @@ def _markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inspector.bench", description=__doc__)
     sub = parser.add_subparsers(dest="part")
-    d = sub.add_parser("detector")
-    d.add_argument("--backend", required=True)
+    d = sub.add_parser("detectors")
+    d.add_argument("--backends", required=True)
     d.add_argument("--weights", type=Path, required=True)
     d.add_argument("--image", type=Path, required=True)
     d.add_argument("--imgsz", type=int, required=True)
     d.add_argument("--threads", type=int, required=True)
     d.add_argument("-n", type=int, default=50)
+    d.add_argument("--rss", action="store_true", help="one backend: its process's peak RSS")
     m = sub.add_parser("map")
     m.add_argument("--backend", required=True)
     m.add_argument("--weights", type=Path, required=True)
@@ -516,8 +573,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-synth", action="store_true", help="skip the synthetic data engine's timing")
     args = parser.parse_args(argv)
 
-    if args.part == "detector":
-        print(json.dumps(run_detector(args.backend, args.weights, args.image, args.imgsz, args.threads, args.n)))
+    if args.part == "detectors":
+        names = args.backends.split(",")
+        if args.rss:
+            print(json.dumps(run_rss(names[0], args.weights, args.image, args.imgsz, args.threads, args.n)))
+        else:
+            print(json.dumps(run_detectors(names, args.weights, args.image, args.imgsz, args.threads, args.n)))
         return 0
     if args.part == "map":
         print(json.dumps(run_map(args.backend, args.weights, args.data, args.imgsz, args.threads)))
@@ -554,27 +615,16 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"version": version, "weights": str(weights), "imgsz": imgsz, "export_shape_hw": list(shape)},
         "detector": {},
     }
+    common = ["--weights", str(weights), "--image", str(image), "--imgsz", str(imgsz), "--threads", str(threads)]
+    print(f"detectors, interleaved: {', '.join(backends)} ...", flush=True)
+    timed = _subprocess(["detectors", "--backends", ",".join(backends), *common, "-n", str(n)], threads)
+    if "error" in timed:
+        raise SystemExit(f"the detector benchmark failed: {timed['error']}")
+    results["decode_p50_ms"] = timed.pop("_decode_p50_ms", None)
     for backend in backends:
-        print(f"detector: {backend} ...", flush=True)
-        results["detector"][backend] = _subprocess(
-            [
-                "detector",
-                "--backend",
-                backend,
-                "--weights",
-                str(weights),
-                "--image",
-                str(image),
-                "--imgsz",
-                str(imgsz),
-                "--threads",
-                str(threads),
-                "-n",
-                str(n),
-            ],
-            threads,
-        )
-        print(f"  {results['detector'][backend]}", flush=True)
+        rss = _subprocess(["detectors", "--backends", backend, "--rss", *common, "-n", "20"], threads)
+        results["detector"][backend] = {**timed[backend], **rss}
+        print(f"  {backend}: {results['detector'][backend]}", flush=True)
 
     # The same model's accuracy through each artefact, on a synthetic test set rendered with another seed.
     from inspector.data.synth import generate, measure_speed
