@@ -206,3 +206,22 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     # The upload endpoint really ran the pipeline, and refused garbage with a 4xx.
     assert statuses["POST /v1/inspections 201"] > 0, statuses
     assert any(k.startswith("POST /v1/inspections 4") for k in statuses), statuses
+
+
+def test_the_schema_documents_what_malformed_requests_get(station_app: tuple[FastAPI, dict[str, str]]) -> None:
+    """Regression: FastAPI documented 422 as plain JSON and no 400, but the app answers problem+json for both."""
+    app, _ = station_app
+    with asgi.get_client(app) as client:
+        schema = client.get("/openapi.json").json()
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            where = f"{method.upper()} {path}"
+            for status, answer in op["responses"].items():
+                if status.startswith(("4", "5")) and (where, status) != ("GET /v1/ready", "503"):  # the checks
+                    assert list(answer.get("content", {})) == ["application/problem+json"], (where, status)
+            if "requestBody" in op:
+                assert "400" in op["responses"], where
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    reference = schema["paths"]["/station/reference"]["post"]["responses"]
+    assert "202" in reference and "200" not in reference, "the route answers 202"
+    assert list(schema["paths"]["/station/frame.jpg"]["get"]["responses"]["200"]["content"]) == ["image/jpeg"]
