@@ -74,6 +74,7 @@ def promotion_check(version: str, *, root: Path | None = None, tolerance: float 
     comparison against the version now active. Promoting over nothing, or the active version again, is fine.
     """
     base = registry.root_dir(root)
+    registry.check_version(version, base)  # a missing or broken entry is named as such
     try:
         active = registry.active_version(base)
     except registry.RegistryError:

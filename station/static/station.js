@@ -224,8 +224,8 @@
     if (last && last.inspection_id && last.inspection_id !== state.lastSeenId) {
       if (state.lastSeenId === null) probe.initialId = last.inspection_id; // finished before the page opened
       state.lastSeenId = last.inspection_id;
-      // Never swap the result under an override being keyed in: show the new one when it is done.
-      if (state.override) state.pendingId = last.inspection_id;
+      // Never swap the result under an override or a flag being keyed in: show the new one when it is done.
+      if (state.override || state.flag) state.pendingId = last.inspection_id;
       else loadInspection(last.inspection_id).then(() => loadHistory(true));
     }
     renderBanners();
@@ -286,7 +286,7 @@
       return;
     }
     cancelOverride();
-    cancelFlag(true);
+    cancelFlag(true, false);
     state.shown = insp;
     state.shownLocalAt = performance.now();
     renderInspection(insp);
@@ -572,13 +572,14 @@
     message(kind === "missed_defect" ? "Missed defect: draw a box (optional), then pick the class." : "False defect: pick the detection.");
   }
 
-  function cancelFlag(quiet) {
+  function cancelFlag(quiet, resume = true) {
     const had = state.flag;
     state.flag = null;
     document.querySelectorAll("#views canvas").forEach((c) => c.classList.remove("drawing"));
     renderFlag();
     if (had && had.box && state.shown) drawViews(state.shown); // clear the drawn box
     if (had && !quiet) message("Flag cancelled.");
+    if (had && resume) setTimeout(showPending, 0); // a result that arrived meanwhile
   }
 
   async function sendFlag(body) {
