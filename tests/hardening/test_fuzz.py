@@ -165,6 +165,7 @@ def fuzz(
         run()
 
 
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")  # schemathesis' own strategies
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     station_app: tuple[FastAPI, dict[str, str]], tmp_path: Path
 ) -> None:
