@@ -350,7 +350,9 @@ def _flag_keys(page: Page, keys: list[str], draw: bool, done: str, attempts: int
         if draw:
             try:  # the view must be drawn before a box can be dragged on it
                 page.wait_for_selector("#views canvas[data-scale]", timeout=3000)
-                box = page.locator("#views canvas[data-scale]").first.bounding_box()
+                canvas = page.locator("#views canvas[data-scale]").first
+                canvas.scroll_into_view_if_needed()
+                box = canvas.bounding_box()
                 assert box is not None
                 page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
                 page.mouse.down()
