@@ -147,6 +147,11 @@ def _convert(
             f"{source}: {len(errors)} problem(s) found while reading; nothing written "
             f"(see 'inspector data validate {source}')"
         )
+    warnings = [p for p in spec.problems if p.severity == "warning"]
+    for p in warnings[:10]:
+        typer.echo(f"  warning: {p.kind}: {p.path}: {p.message}", err=True)
+    if len(warnings) > 10:
+        typer.echo(f"  ... and {len(warnings) - 10} more warnings", err=True)
     written = write_dataset(spec, out, dst, link)
     n_boxes = sum(len(r.boxes) for r in spec.images)
     splits = {s: len(spec.split(s)) for s in spec.splits}

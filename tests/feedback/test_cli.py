@@ -130,3 +130,35 @@ def test_replay_through_another_policy(bench: Api, tmp_path: Path) -> None:
     same, _, _ = replay(stored, bench.app.state.store.images, bench.settings, detector=FixedDetector())
     assert diff(same)["grades_changed"] == diff(same)["dispositions_changed"] == 0
     assert diff(same)["expected_value"]["difference"] == 0
+
+
+def test_label_studio_round_trip_takes_back_only_reviewed_tasks(bench: Api, tmp_path: Path) -> None:
+    out = tmp_path / "ls"
+    r = run(bench, "feedback", "export", "--since", "1d", "--format", "labelstudio", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    tasks = json.loads((out / "tasks.json").read_text())
+    assert len(tasks) == 2 and all(t["predictions"][0]["model_version"] == "fixed-1" for t in tasks)
+    reviewed = tasks[0]
+    reviewed["annotations"] = [{"id": 1, "result": reviewed["predictions"][0]["result"][:1], "was_cancelled": False}]
+    (out / "tasks.json").write_text(json.dumps(tasks))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inspector",
+            "data",
+            "import",
+            str(out),
+            "--format",
+            "labelstudio",
+            "--out",
+            str(tmp_path / "back"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "not_reviewed" in r.stderr and "1 images, 1 boxes" in r.stdout
+    labels = list((tmp_path / "back" / "labels" / "train").glob("*.txt"))
+    assert [p.stem for p in labels] == [Path(reviewed["data"]["image"]).stem]

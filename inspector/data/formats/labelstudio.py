@@ -89,6 +89,12 @@ def read_labelstudio(path: Path, images_dir: Path | None = None, names: tuple[st
         split = str(data.get("split", "")) if data.get("split") in SPLITS else ""
         listed = task.get("annotations", task.get("completions")) or []
         anns = [a for a in listed if isinstance(a, dict) and not a.get("was_cancelled")]
+        if not anns and task.get("predictions"):
+            # pre-annotations nobody reviewed are not labels: leave the task out rather than guess
+            problems.append(
+                Problem("not_reviewed", str(ref), "the task has only predictions, no annotation: left out", "warning")
+            )
+            continue
         result = anns[0].get("result", []) if anns else []
         w = h = 0
         objs: list[str] = []
