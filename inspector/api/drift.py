@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ class DriftMonitor:
         self.store = store
         self.report: dict[str, Any] = {"day": None, "summary": None, "baseline_days": [], "warnings": []}
         self._lock = threading.Lock()
+        self._at: float | None = None
         r = metrics.registry
         self.warning_gauge = Gauge(
             "inspector_drift_warning",
@@ -49,6 +51,14 @@ class DriftMonitor:
             ["class_name"],
             registry=r,
         )
+
+    def current(self, max_age_s: float) -> dict[str, Any]:
+        """The last report when it is younger than ``max_age_s``, else a fresh one (pages poll this)."""
+        with self._lock:
+            report, at = self.report, self._at
+        if at is not None and time.monotonic() - at < max_age_s:
+            return report
+        return self.refresh()
 
     def refresh(self, now: datetime | None = None) -> dict[str, Any]:
         """Read the window (baseline days + the watched day) and recompute; blocking, call it off the loop."""
@@ -72,6 +82,7 @@ class DriftMonitor:
             for k, v in (summary.get("mean_confidence") or {}).items():
                 self.mean_confidence.labels(k).set(v)
             self.report = report
+            self._at = time.monotonic()
         return report
 
 

@@ -122,7 +122,7 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def warnings(today: DaySummary, baseline: list[DaySummary], cfg: DriftConfig) -> list[DriftWarning]:
+def find_warnings(today: DaySummary, baseline: list[DaySummary], cfg: DriftConfig) -> list[DriftWarning]:
     """What moved beyond its threshold between the baseline days (weighted alike) and ``today``."""
     if today.inspections < cfg.min_inspections:
         return []
@@ -161,5 +161,5 @@ def report(summaries: list[DaySummary], cfg: DriftConfig, day: date | None = Non
         "day": today.day.isoformat(),
         "summary": today.as_dict(),
         "baseline_days": [b.day.isoformat() for b in base],
-        "warnings": [w.as_dict() for w in warnings(today, base, cfg)],
+        "warnings": [w.as_dict() for w in find_warnings(today, base, cfg)],
     }

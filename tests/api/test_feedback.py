@@ -143,10 +143,10 @@ def test_drift_shows_in_the_summary_and_in_metrics(fixed: Api) -> None:
     served = [fixed.inspect([jpeg(seed=i)]).json() for i in range(3)]
     today = served[0]["grade"]["level"]
     other = "D" if today != "D" else "A"
-    quiet = fixed.client.get("/v1/feedback/drift", headers=fixed.h("wms")).json()
+    quiet = fixed.client.get("/v1/feedback/drift?fresh=true", headers=fixed.h("wms")).json()
     assert quiet["warnings"] == [] and quiet["summary"]["inspections"] == 3 and quiet["baseline_days"] == []
     _backdate(fixed, served[0], days=1, n=4, grade=other)
-    rep = fixed.client.get("/v1/feedback/drift", headers=fixed.h("wms")).json()
+    rep = fixed.client.get("/v1/feedback/drift?fresh=true", headers=fixed.h("wms")).json()
     assert len(rep["baseline_days"]) == 1
     found = {(w["metric"], w["key"]) for w in rep["warnings"]}
     assert {("grade_share", today), ("grade_share", other)} <= found

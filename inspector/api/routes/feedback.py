@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from inspector.api.deps import AdminKey, AnyKey, DriftDep, OperatorKey, StoreDep, WatcherDep
 from inspector.api.feedback_schemas import DriftOut, FlagIn, FlagOut, FlagsOut, ReloadOut
@@ -99,10 +99,14 @@ async def get_flags(inspection_id: InspectionId, _key: AnyKey, store: StoreDep) 
 
 
 @router.get("/v1/feedback/drift", response_model=DriftOut, summary="Drift summary", responses=responses(401, 403))
-async def get_drift(_key: AnyKey, monitor: DriftDep) -> dict[str, Any]:
+async def get_drift(
+    _key: AnyKey,
+    monitor: DriftDep,
+    fresh: Annotated[bool, Query(description="recompute now instead of a report up to 5 s old")] = False,
+) -> dict[str, Any]:
     """The newest day's grade and disposition mix, mean confidence and override rate per class, against the
     days before it; ``warnings`` lists every figure that moved beyond its threshold (also in ``/metrics``)."""
-    return await anyio.to_thread.run_sync(monitor.refresh)
+    return await anyio.to_thread.run_sync(lambda: monitor.refresh() if fresh else monitor.current(5.0))
 
 
 @router.post(
