@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
     )
     worker = WebhookWorker(store.db, settings.webhooks, on_result=lambda o: metrics.webhooks.labels(o).inc())
     service = InspectionService(settings, store, slot, runner, metrics, worker.notify)
-    watcher = ModelWatcher(settings, slot)
+    watcher = ModelWatcher(settings, slot, on_pipeline=lambda: policy.restore_policy(store, slot))
     drift_monitor = DriftMonitor(settings, store, metrics)
 
     @asynccontextmanager

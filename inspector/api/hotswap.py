@@ -30,9 +30,10 @@ log = logging.getLogger("inspector.api")
 class ModelWatcher:
     """Follows the registry's active pointer and swaps the pipeline's detector when it moves."""
 
-    def __init__(self, settings: Settings, slot: PipelineSlot) -> None:
+    def __init__(self, settings: Settings, slot: PipelineSlot, on_pipeline: Callable[[], object] | None = None) -> None:
         self.settings = settings
         self.slot = slot
+        self.on_pipeline = on_pipeline  # e.g. put the stored policy back into a pipeline built late
         self._seen: tuple[Any, ...] | None = None
         self._lock = threading.Lock()
         self.last_error: str | None = None
@@ -70,8 +71,24 @@ class ModelWatcher:
                 return {"swapped": False, "serving": serving, "reason": "the configuration pins the model"}
             if pointer is None or (pointer == self._seen and not force):
                 return {"swapped": False, "serving": serving, "reason": self.last_error}
+            if pipeline is None:  # nothing could be served at start-up: a first promotion brings the station up
+                try:
+                    from inspector.pipeline import build_pipeline
+
+                    built = build_pipeline(self.settings)
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self._seen = pointer
+                    return {"swapped": False, "serving": None, "reason": self.last_error}
+                self.slot.set(built)
+                if self.on_pipeline is not None:
+                    self.on_pipeline()
+                self._seen = pointer
+                self.swaps += 1
+                log.info("now serving %s (nothing was served before)", built.model_version)
+                return {"swapped": True, "serving": built.model_version, "previous": None, "reason": None}
             set_detector: Callable[[Any], None] | None = getattr(pipeline, "set_detector", None)
-            if pipeline is None or set_detector is None:
+            if set_detector is None:
                 return {"swapped": False, "serving": serving, "reason": "no pipeline that can change its model"}
             try:
                 from inspector.detect import load_detector

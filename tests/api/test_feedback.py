@@ -253,3 +253,25 @@ def test_an_inspection_in_flight_finishes_on_the_model_it_started_with(two_versi
     assert pipeline.model_version == "swap-a"
     run("second")
     assert results["second"] == "swap-a"
+
+
+def test_a_station_started_without_a_model_comes_up_with_the_first_promotion(
+    two_versions: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "models"
+    shutil.copytree(two_versions, root)
+    (root / "active.json").unlink()
+    (root / "promotions.jsonl").unlink()
+    settings = make_settings(tmp_path)
+    settings.registry = RegistryConfig(root=root, poll_s=0.1)
+    settings.detector.imgsz = 64
+    app = create_app(settings)
+    with TestClient(app) as client:
+        h = {"X-API-Key": add_keys(app)["admin"]}
+        assert client.get("/v1/ready", headers=h).status_code == 503
+        registry.promote("swap-b", by="test", root=root)
+        deadline = time.monotonic() + 20
+        while client.get("/v1/ready", headers=h).status_code != 200:
+            assert time.monotonic() < deadline, "the first promotion was not picked up"
+            time.sleep(0.1)
+        assert client.get("/v1/models", headers=h).json()["serving"] == "swap-b"
