@@ -598,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown backend(s) {', '.join(unknown)}: choose from {', '.join(BACKENDS)}")
     out_dir: Path = args.out
-    work = out_dir / "work"
+    work = (out_dir / "work").resolve()  # data.yaml files name their folders absolutely
     work.mkdir(parents=True, exist_ok=True)
     n = 20 if args.quick else 60
     image = _bench_image(work)
@@ -681,8 +681,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         server = Server(Path(tmp) / "data", serve_backend, threads, imgsz, camera=True)
         try:
-            results["api"]["live_fps"] = live_fps(server)
+            # after the API requests: the first seconds of a fresh server (model warm-up, the trigger's
+            # first captures) are not the station's steady state
             results["api"]["with_camera"] = api_latency(server, body, n)["sequential"]
+            results["api"]["live_fps"] = live_fps(server)
             results["api"]["server_with_camera_peak_rss_mb"] = server.peak_rss_mb()
         finally:
             server.close()
