@@ -247,17 +247,38 @@ def run_load(stations: list[Station], key: str) -> tuple[list[Outcome], dict[str
     """Twelve clients for SECONDS; about one request in four is retried on another station."""
     pictures = [jpeg(seed=1000 + i) for i in range(40)]  # repeated pictures: content-addressed, kept once
     outcomes: list[Outcome] = []
+    errors: list[BaseException] = []
+    transport_retries = [0]
     lock = threading.Lock()
 
+    def guarded(fn: Any, *args: Any) -> threading.Thread:
+        """A thread whose exception fails the test instead of vanishing with the thread."""
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as exc:
+                with lock:
+                    errors.append(exc)
+
+        return threading.Thread(target=run)
+
     def post(client: httpx.Client, st: Station, idem: str, image: bytes, item: dict[str, Any]) -> Outcome:
+        """POST until a final answer, as a WMS does: 503 or a dropped connection means the same request again."""
         t0 = time.perf_counter()
-        for _ in range(50):  # a busy station says 503 + Retry-After; a real client comes back with the same key
-            r = client.post(
-                f"{st.url}/v1/inspections",
-                headers={"X-API-Key": key, "Idempotency-Key": idem},
-                files=[("images", ("view.jpg", image, "image/jpeg"))],
-                data={"item": json.dumps(item)},
-            )
+        for _ in range(50):
+            try:
+                r = client.post(
+                    f"{st.url}/v1/inspections",
+                    headers={"X-API-Key": key, "Idempotency-Key": idem},
+                    files=[("images", ("view.jpg", image, "image/jpeg"))],
+                    data={"item": json.dumps(item)},
+                )
+            except httpx.TransportError:  # e.g. a keep-alive connection the server closed as it was reused
+                with lock:
+                    transport_retries[0] += 1
+                time.sleep(0.1)
+                continue
             if r.status_code != 503:
                 break
             time.sleep(0.2)
@@ -284,7 +305,7 @@ def run_load(stations: list[Station], key: str) -> tuple[list[Outcome], dict[str
                 roll = rng.random()
                 got: list[Outcome] = []
                 if roll < 0.12:  # the retry races the first attempt, on another station
-                    t = threading.Thread(target=lambda: got.append(post(second, other, idem, image, item)))
+                    t = guarded(lambda: got.append(post(second, other, idem, image, item)))
                     t.start()
                     got.append(post(client, first, idem, image, item))
                     t.join()
@@ -302,7 +323,7 @@ def run_load(stations: list[Station], key: str) -> tuple[list[Outcome], dict[str
         with lock:
             outcomes.append(got)
 
-    warmers = [threading.Thread(target=warm, args=(st,)) for st in stations]
+    warmers = [guarded(warm, st) for st in stations]
     for t in warmers:
         t.start()
     for t in warmers:
@@ -323,7 +344,14 @@ def run_load(stations: list[Station], key: str) -> tuple[list[Outcome], dict[str
                 params: dict[str, Any] = {"limit": 25}
                 if cursor:
                     params["cursor"] = cursor
-                page = client.get(f"{st.url}/v1/inspections", headers={"X-API-Key": key}, params=params).json()
+                for _ in range(20):  # a GET is safe to send again over a new connection
+                    try:
+                        r = client.get(f"{st.url}/v1/inspections", headers={"X-API-Key": key}, params=params)
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+                assert r.status_code == 200, r.text
+                page = r.json()
                 seen += [b["id"] for b in page["items"]]
                 cursor = page["next_cursor"]
                 if cursor is None:
@@ -331,12 +359,15 @@ def run_load(stations: list[Station], key: str) -> tuple[list[Outcome], dict[str
                 time.sleep(0.05)
         paging.update(before=before, seen=seen)
 
-    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(CLIENTS)]
-    threads.append(threading.Thread(target=reader))
+    threads = [guarded(client_loop, n) for n in range(CLIENTS)]
+    threads.append(guarded(reader))
     for t in threads:
         t.start()
     for t in threads:
         t.join(SECONDS + 300)
+    assert errors == [], errors
+    assert not any(t.is_alive() for t in threads), "every client finished"
+    paging["transport_retries"] = transport_retries[0]
     return outcomes, paging
 
 
@@ -431,6 +462,7 @@ def check(
             f"{len(stored) - len(set(stored))} duplicated; "
             f"latency p50 {statistics.median(first) * 1000:.0f} ms, p95 {q[18] * 1000:.0f} ms; "
             f"{len(receiver.ok)} webhooks delivered once each ({sum(receiver.failed.values())} retried after 503); "
-            f"{len(files)} image files; stations ready in {timings['start']:.0f} s, outbox drained in "
+            f"{len(files)} image files; {paging['transport_retries']} requests resent after a dropped connection; "
+            f"stations ready in {timings['start']:.0f} s, outbox drained in "
             f"{timings['drain']:.1f} s after the load"
         )
