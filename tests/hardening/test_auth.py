@@ -81,7 +81,7 @@ def test_every_route_but_the_open_ones_refuses_a_missing_or_wrong_key(module_api
             assert api.client.request(method, path).status_code != 401 or path.startswith("/station")
 
 
-def test_a_wms_key_cannot_change_the_policy(module_api: Api, tmp_path: Any) -> None:
+def test_a_wms_key_cannot_change_the_policy(module_api: Api) -> None:
     api = module_api
     h_wms, h_op, h_admin = (
         {"X-API-Key": k} for k in (_fresh_key(api, "wms"), _fresh_key(api, "operator"), api.keys["admin"])
