@@ -486,7 +486,8 @@ def _markdown(results: dict[str, Any]) -> str:
         "# Benchmark",
         "",
         f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores; "
-        f"threads {results['machine']['threads']}; "
+        f"threads {results['machine']['threads']}; load average {results['machine'].get('loadavg_1m_at_start')}"
+        f" at the start, {results['machine'].get('loadavg_1m_at_end')} at the end; "
         f"model {model['version']} at {model['imgsz']} px (exports {shape[0]}x{shape[1]}).",
         "",
         "| summary | value |",
@@ -611,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
             "cores": os.cpu_count(),
             "threads": threads,
             "python": platform.python_version(),
+            # other work on the machine during the run: a busy machine depresses every figure
+            "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
         },
         "model": {"version": version, "weights": str(weights), "imgsz": imgsz, "export_shape_hw": list(shape)},
         "detector": {},
@@ -723,6 +726,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_lost": results["api"]["load"]["lost"],
         "synth_seconds_per_1000": results.get("synth", {}).get("seconds_per_1000"),
     }
+    results["machine"]["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out_dir / "results.md").write_text(_markdown(results))
