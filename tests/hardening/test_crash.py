@@ -3,7 +3,7 @@
 Every request that got a 2xx is there with its images byte for byte, SQLite's
 integrity check passes, a retry of an unanswered request with its
 Idempotency-Key makes exactly one inspection (once the lease of the request
-that died with the process has run out), and the webhooks that were still
+that died with the process has run out, as do the delivery leases), and the webhooks that were still
 pending when the process died are delivered by the next one.
 """
 
@@ -40,8 +40,13 @@ def test_sigkill_mid_stream_loses_nothing(served_factory: Any, tmp_path: Path) -
 
 
 def _run(served_factory: Any, tmp_path: Path, receiver: Receiver) -> None:
-    # A retry waits for the lease of a request that died with the process; keep that lease short here.
-    env = {"INSPECTOR_WEBHOOKS__MAX_ATTEMPTS": "100000", "INSPECTOR_SERVER__IDEMPOTENCY_WAIT_S": str(LEASE_S)}
+    # A retry, and the next delivery attempt, wait for the leases that died with the process
+    # (120 s and 60 s by default); keep them short here.
+    env = {
+        "INSPECTOR_WEBHOOKS__MAX_ATTEMPTS": "100000",
+        "INSPECTOR_WEBHOOKS__LEASE_S": str(LEASE_S),
+        "INSPECTOR_SERVER__IDEMPOTENCY_WAIT_S": str(LEASE_S),
+    }
     first = served_factory(**env)
     keys = first.bootstrap_keys()
     admin = {"X-API-Key": keys["admin"]}
