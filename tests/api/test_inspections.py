@@ -139,8 +139,9 @@ def _multipart(images: list[bytes], item: str | None = None) -> dict[str, Any]:
         (lambda: _multipart([jpeg()], item='{"price": -3}'), 422, "invalid_item"),
         (lambda: _multipart([jpeg()], item='{"flags": ["haunted"]}'), 422, "invalid_item"),
         (lambda: _multipart([jpeg()], item='{"colour": "red"}'), 422, "invalid_item"),
-        (lambda: {"data": {"item": "{}"}}, 422, "invalid_request"),
-        (lambda: {"json": {"images": []}}, 422, "invalid_request"),
+        (lambda: {"data": {"item": "{}"}}, 415, "unsupported_media_type"),
+        (lambda: {"json": {"images": []}}, 415, "unsupported_media_type"),
+        (lambda: {"files": [("item", (None, "{}"))]}, 422, "invalid_request"),
         (lambda: _multipart([jpeg(16, 4)]), 422, "image_too_small"),
     ],
 )

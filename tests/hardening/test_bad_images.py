@@ -122,16 +122,24 @@ def test_the_declared_content_type_is_not_trusted(recorded: tuple[Api, Recording
 
 
 def test_a_body_that_is_not_multipart_is_refused(recorded: tuple[Api, Recording]) -> None:
+    """Regression: a JPEG or JSON body got 422 "images: Field required"; it is a 415 that says what to send."""
     api, _ = recorded
-    for content_type, body in (
-        ("image/jpeg", images.jpeg()),
-        ("application/json", b'{"images": []}'),
-        ("multipart/form-data", b"no boundary"),
-        ("multipart/form-data; boundary=zz", b"--yy\r\ngarbage"),
+    for content_type, body, status in (
+        ("image/jpeg", images.jpeg(), 415),
+        ("application/json", b'{"images": []}', 415),
+        ("application/x-www-form-urlencoded", b"images=abc", 415),
+        (None, b"raw bytes", 415),
+        ("multipart/form-data", b"no boundary", 400),
+        ("multipart/form-data; boundary=zz", b"--yy\r\ngarbage", 400),
     ):
-        r = api.client.post("/v1/inspections", headers=api.h("wms", **{"content-type": content_type}), content=body)
-        assert r.status_code in (400, 422), (content_type, r.text)
+        headers = api.h("wms", **({"content-type": content_type} if content_type else {}))
+        r = api.client.post("/v1/inspections", headers=headers, content=body)
+        assert r.status_code == status, (content_type, r.text)
         assert r.headers["content-type"] == "application/problem+json" and r.json()["detail"]
+        if status == 415:
+            assert r.json()["code"] == "unsupported_media_type" and "multipart/form-data" in r.json()["detail"]
+    no_key = api.client.post("/v1/inspections", headers={"content-type": "application/json"}, content=b"{}")
+    assert no_key.status_code == 401, "the key is checked first"
 
 
 def test_a_declared_bomb_is_refused_from_its_header(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, File, Form, Header, Path, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 
 from inspector.api.deps import AnyKey, ServiceDep, SettingsDep
@@ -46,6 +46,17 @@ def parse_item(raw: str | None) -> tuple[ItemInfo, dict[str, Any]]:
     return model.to_item(), model.model_dump(mode="json")
 
 
+def multipart_body(request: Request) -> None:
+    """Refuse another kind of body with 415 and what to send, rather than "images: field required"."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "multipart/form-data":
+        raise Problem(
+            415,
+            f"send the views as multipart/form-data with one 'images' part per view, not {kind or 'no content type'}",
+            code="unsupported_media_type",
+        )
+
+
 def decode_all(blobs: list[bytes], max_pixels: int) -> list[Image]:
     out = []
     for n, data in enumerate(blobs):
@@ -65,6 +76,7 @@ def decode_all(blobs: list[bytes], max_pixels: int) -> list[Image]:
 )
 async def create_inspection(
     key: AnyKey,
+    _multipart: Annotated[None, Depends(multipart_body)],
     service: ServiceDep,
     settings: SettingsDep,
     response: Response,
