@@ -70,30 +70,44 @@ class Pooled:
         return self.tp[pi], self.conf[pi], self.pred_cls[pi], self.target_cls[ti]
 
 
-def ap50_by_class(pooled: Pooled, idx: Array, n_classes: int, ap_fn: ApFn) -> Array:
-    """AP50 per class id on the images ``idx`` (NaN for a class with no labels in them)."""
-    out = np.full(n_classes, np.nan)
+def ap_by_class(pooled: Pooled, idx: Array, n_classes: int, ap_fn: ApFn) -> Array:
+    """AP per class id at IoU 0.50:0.95 on the images ``idx``, shape (n_classes, 10); NaN rows: no labels."""
+    out = np.full((n_classes, 10), np.nan)
     tp, conf, pred_cls, target_cls = pooled.draw(idx)
     if len(target_cls) == 0:
         return out
     ap, classes = ap_fn(tp, conf, pred_cls, target_cls)
     for row, c in zip(ap, classes, strict=True):
         if 0 <= int(c) < n_classes:
-            out[int(c)] = float(row[0])
+            out[int(c)] = row
     return out
 
 
-def _interval(values: Array, level: float) -> tuple[float | None, float | None]:
+def _interval(values: Array, level: float) -> list[float | None]:
     v = values[~np.isnan(values)]
     if len(v) == 0:
-        return None, None
+        return [None, None]
     lo, hi = np.quantile(v, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+    return [float(lo), float(hi)]
 
 
 def _mean_present(ap: Array) -> float:
     present = ap[~np.isnan(ap)]
     return float(present.mean()) if len(present) else float("nan")
+
+
+def _summary(a: Array, b: Array, boot_a: Array, boot_b: Array, present: Array, level: float) -> dict[str, Any]:
+    """Mean over the classes present of both models, the delta and its interval over the resamples."""
+    with np.errstate(invalid="ignore"):
+        m_a = np.array([_mean_present(np.where(present, row, np.nan)) for row in boot_a])
+        m_b = np.array([_mean_present(np.where(present, row, np.nan)) for row in boot_b])
+    champion, challenger = _mean_present(a[present]), _mean_present(b[present])
+    return {
+        "champion": champion,
+        "challenger": challenger,
+        "delta": challenger - champion,
+        "delta_ci": _interval(m_b - m_a, level),
+    }
 
 
 def bootstrap_compare(
@@ -106,7 +120,11 @@ def bootstrap_compare(
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, Any]:
-    """AP50 of both models, their delta (challenger - champion) and bootstrap intervals, overall and per class."""
+    """AP50 and AP50-95 of both models, deltas (challenger - champion) with paired bootstrap intervals.
+
+    Overall (mAP over the classes with labels) and per class; each resample draws the same
+    images for both models, so the interval is that of the difference, not of each model.
+    """
     if [m.name for m in champion] != [m.name for m in challenger]:
         raise ValueError("the two models were not scored on the same images in the same order")
     if not champion:
@@ -114,41 +132,39 @@ def bootstrap_compare(
     n, k = len(champion), len(names)
     pa, pb = Pooled.of(champion), Pooled.of(challenger)
     everything = np.arange(n)
-    ap_a, ap_b = ap50_by_class(pa, everything, k, ap_fn), ap50_by_class(pb, everything, k, ap_fn)
+    full_a, full_b = ap_by_class(pa, everything, k, ap_fn), ap_by_class(pb, everything, k, ap_fn)
     rng = np.random.default_rng(seed)
-    boot_a = np.full((resamples, k), np.nan)
-    boot_b = np.full((resamples, k), np.nan)
+    boot_a = np.full((resamples, k, 10), np.nan)
+    boot_b = np.full((resamples, k, 10), np.nan)
     for r in range(resamples):
         idx = rng.integers(0, n, n)
-        boot_a[r] = ap50_by_class(pa, idx, k, ap_fn)
-        boot_b[r] = ap50_by_class(pb, idx, k, ap_fn)
+        boot_a[r] = ap_by_class(pa, idx, k, ap_fn)
+        boot_b[r] = ap_by_class(pb, idx, k, ap_fn)
+    ap_a, ap_b = full_a[:, 0], full_b[:, 0]
+    with np.errstate(invalid="ignore"):
+        ap95_a, ap95_b = full_a.mean(axis=1), full_b.mean(axis=1)
+        b95_a, b95_b = boot_a.mean(axis=2), boot_b.mean(axis=2)
     present = ~np.isnan(ap_a)
     per_class: dict[str, dict[str, Any]] = {}
     for c in np.flatnonzero(present):
-        delta = boot_b[:, c] - boot_a[:, c]
-        lo, hi = _interval(delta, level)
         per_class[str(names[c])] = {
             "instances": int(sum(int((m.target_cls == c).sum()) for m in champion)),
             "champion_ap50": float(ap_a[c]),
             "challenger_ap50": float(ap_b[c]),
             "delta": float(ap_b[c] - ap_a[c]),
-            "delta_ci": [lo, hi],
+            "delta_ci": _interval(boot_b[:, c, 0] - boot_a[:, c, 0], level),
+            "champion_ap50_95": float(ap95_a[c]),
+            "challenger_ap50_95": float(ap95_b[c]),
+            "delta_ap50_95": float(ap95_b[c] - ap95_a[c]),
+            "delta_ap50_95_ci": _interval(b95_b[:, c] - b95_a[:, c], level),
         }
-    with np.errstate(invalid="ignore"):
-        m_a = np.array([_mean_present(np.where(present, row, np.nan)) for row in boot_a])
-        m_b = np.array([_mean_present(np.where(present, row, np.nan)) for row in boot_b])
-    lo, hi = _interval(m_b - m_a, level)
     return {
         "images": n,
         "resamples": resamples,
         "seed": seed,
         "level": level,
-        "map50": {
-            "champion": _mean_present(ap_a[present]),
-            "challenger": _mean_present(ap_b[present]),
-            "delta": _mean_present(ap_b[present]) - _mean_present(ap_a[present]),
-            "delta_ci": [lo, hi],
-        },
+        "map50": _summary(ap_a, ap_b, boot_a[:, :, 0], boot_b[:, :, 0], present, level),
+        "map50_95": _summary(ap95_a, ap95_b, b95_a, b95_b, present, level),
         "per_class": per_class,
     }
 
@@ -183,6 +199,12 @@ def comparison_text(champion: str, challenger: str, comparison: dict[str, Any]) 
         "| --- | --- | --- | --- | --- | --- |",
         f"| **all (mAP50)** | | {f(m['champion'])} | {f(m['challenger'])} | {f(m['delta'])} | {ci(m['delta_ci'])} |",
     ]
+    if "map50_95" in comparison:
+        m95 = comparison["map50_95"]
+        lines.append(
+            f"| **all (mAP50-95)** | | {f(m95['champion'])} | {f(m95['challenger'])} | {f(m95['delta'])} "
+            f"| {ci(m95['delta_ci'])} |"
+        )
     for name, row in comparison["per_class"].items():
         lines.append(
             f"| {name} | {row['instances']} | {f(row['champion_ap50'])} | {f(row['challenger_ap50'])} "

@@ -77,6 +77,10 @@ def test_pooled_full_sample_equals_ap_per_class_on_all_rows() -> None:
     direct = {NAMES[int(c)]: float(a[0]) for a, c in zip(ap, classes, strict=True)}
     assert {k: v["champion_ap50"] for k, v in out["per_class"].items()} == pytest.approx(direct)
     assert out["map50"]["champion"] == pytest.approx(float(np.mean(list(direct.values()))))
+    direct95 = {NAMES[int(c)]: float(a.mean()) for a, c in zip(ap, classes, strict=True)}
+    assert {k: v["champion_ap50_95"] for k, v in out["per_class"].items()} == pytest.approx(direct95)
+    assert out["map50_95"]["champion"] == pytest.approx(float(np.mean(list(direct95.values()))))
+    assert out["map50_95"]["delta"] == 0.0 and out["map50_95"]["delta_ci"] == [0.0, 0.0]
 
 
 def test_the_two_models_must_be_scored_on_the_same_images() -> None:

@@ -241,6 +241,7 @@ def test_the_loop_end_to_end(world: dict[str, Any]) -> None:
 
     ev = yolo.validate(root / "loop-a" / "weights.pt", data, split="val", imgsz=IMGSZ, threads=2, plots=False)
     assert comparison["map50"]["champion"] == pytest.approx(ev["map50"], abs=1e-6), "the same mAP as ultralytics'"
+    assert comparison["map50_95"]["champion"] == pytest.approx(ev["map50_95"], abs=1e-6)
     assert registry.load_meta("loop-b", root)["comparisons"]["loop-a"]["map50"] == comparison["map50"]
 
     # 7. the guarded promotion: refused when a class got worse, then forced on the record; else it passes
