@@ -229,6 +229,7 @@ def compare_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of the table")] = False,
 ) -> None:
     """Per-class AP50 of B against A with paired bootstrap intervals; stored with B for the promotion guard."""
+    from inspector.config import Settings
     from inspector.feedback.champion import compare_versions
     from inspector.feedback.compare import comparison_text
 
@@ -237,7 +238,7 @@ def compare_cmd(
         challenger,
         data,
         split=split,
-        root=models_dir,
+        root=models_dir or Settings().registry.root,
         resamples=resamples,
         seed=seed,
         imgsz=imgsz,
