@@ -80,6 +80,17 @@ def decode_image(
     return to_bgr(img)
 
 
+def declared_pixels(data: bytes) -> int:
+    """Width x height from the header alone (0 when it cannot be read; decoding then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            w, h = Image.open(io.BytesIO(data)).size
+    except Exception:  # any unreadable header: decode_image gives the precise refusal
+        return 0
+    return int(w) * int(h)
+
+
 _FAST_MODES = frozenset({"RGB", "L", "YCbCr"})
 _ORIENTATION = 0x0112  # the EXIF tag
 

@@ -155,6 +155,28 @@ def test_a_declared_bomb_is_refused_from_its_header(monkeypatch: pytest.MonkeyPa
     assert decoded == [], f"pixels were decoded: {decoded}"
 
 
+def test_views_that_add_up_to_too_many_pixels_are_refused_before_decoding(
+    recorded: tuple[Api, Recording], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: 8 small PNGs of 39.6 megapixels each (under the per-image limit) took a server to 2 GB."""
+    api, rec = recorded
+    decoded: list[str] = []
+    real_load, real_imdecode = Image.Image.load, cv2.imdecode
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append("PIL") or real_load(self))
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: decoded.append("cv2") or real_imdecode(*a))
+    before = _stored(api)
+    rec.frames.clear()
+    views = [images.png_declaring(6000, 6600) for _ in range(8)]
+    r = api.client.post(
+        "/v1/inspections",
+        headers=api.h("wms"),
+        files=[("images", (f"v{n}.png", b, "image/png")) for n, b in enumerate(views)],
+    )
+    assert r.status_code == 413, r.text
+    assert r.json()["code"] == "too_many_pixels" and "add up to" in r.json()["detail"]
+    assert decoded == [] and rec.frames == [] and _stored(api) == before
+
+
 def test_exif_rotated_webp_is_turned_upright() -> None:
     """Regression: OpenCV ignores the EXIF orientation of WebP files, so they reached the model on their side."""
     data, upright = images.exif_rotated_webp(6)
@@ -202,14 +224,26 @@ def test_the_corpus_against_a_served_station_keeps_peak_memory_under_1_5_gb(
         )
         assert (r.status_code, r.json()["code"]) == (413, "content_too_large")
         results["over-the-size-limit"] = r.status_code
+        # Views under the per-image limit that add up to too many pixels: refused from their headers.
+        many = [("images", (f"v{n}.png", images.png_declaring(6000, 6600), "image/png")) for n in range(8)]
+        r = client.post("/v1/inspections", files=many)
+        assert (r.status_code, r.json()["code"]) == (413, "too_many_pixels"), r.text
+        # The largest inspection accepted: two real 31.8-megapixel views, 63.6 of the 64 allowed.
+        large = np.zeros((5300, 6000, 3), np.uint8)
+        large[::50] = 255
+        big_png = cv2.imencode(".png", large, [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes()
+        del large
+        r = client.post("/v1/inspections", files=[("images", (f"v{n}.png", big_png, "image/png")) for n in range(2)])
+        assert r.status_code == 201, r.text
+        results["largest-accepted-2x31.8MP"] = r.status_code
         listed = client.get("/v1/inspections?limit=200").json()["items"]
-        assert len(listed) == 1 + len(ODD), "exactly the good uploads were stored"
+        assert len(listed) == 2 + len(ODD), "exactly the good uploads were stored"
         peak = server.vm_hwm_kib()
     report = {
         "vm_hwm_mb_after_warm_up": round(after_warm_up / 1024, 1),
         "vm_hwm_mb_after_corpus": round(peak / 1024, 1),
         "limit_mb": RSS_LIMIT_KIB // 1024,
-        "uploads": len(BAD) + len(ODD) + 2,
+        "uploads": len(BAD) + len(ODD) + 4,
         "statuses": results,
     }
     (tmp_path / "bad-images-report.json").write_text(json.dumps(report, indent=2))

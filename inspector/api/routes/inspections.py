@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from inspector.api.deps import AnyKey, ServiceDep, SettingsDep
 from inspector.api.problems import Problem, responses, validation_errors
 from inspector.api.schemas import InspectionOut, InspectionPage, ItemIn
-from inspector.imageio import ImageError, decode_image
+from inspector.imageio import ImageError, declared_pixels, decode_image
 from inspector.items import ItemInfo
 from inspector.types import DispositionPath, Frame, GradeLevel, Image
 
@@ -57,7 +57,15 @@ def multipart_body(request: Request) -> None:
         )
 
 
-def decode_all(blobs: list[bytes], max_pixels: int) -> list[Image]:
+def decode_all(blobs: list[bytes], max_pixels: int, max_request_pixels: int) -> list[Image]:
+    """Decode every view, after checking from the headers that together they fit in memory."""
+    total = sum(declared_pixels(b) for b in blobs)
+    if total > max_request_pixels:
+        raise Problem(
+            413,
+            f"the views add up to {total} pixels, over the limit of {max_request_pixels} for one inspection",
+            code="too_many_pixels",
+        )
     out = []
     for n, data in enumerate(blobs):
         try:
@@ -107,7 +115,9 @@ async def create_inspection(
     item_info, _ = parse_item(item)
     blobs = [await f.read() for f in images]
     t0 = time.perf_counter()
-    arrays = await anyio.to_thread.run_sync(decode_all, blobs, settings.server.max_pixels)
+    arrays = await anyio.to_thread.run_sync(
+        decode_all, blobs, settings.server.max_pixels, settings.server.max_request_pixels
+    )
     decode_ms = (time.perf_counter() - t0) * 1000
     frames = [Frame(image=a, camera_id=f"view{n}") for n, a in enumerate(arrays)]
     replayed: list[bool] = []
