@@ -25,7 +25,7 @@ class ServerConfig(_Section):
     max_upload_mb: float = Field(20.0, gt=0)
     max_pixels: int = Field(40_000_000, gt=0, description="refuse images above this many pixels")
     max_request_pixels: int = Field(
-        64_000_000, gt=0, description="refuse a request whose views add up to more pixels (decoded memory)"
+        40_000_000, gt=0, description="refuse a request whose views add up to more pixels (decoded memory)"
     )
     max_views: int = Field(8, ge=1, le=32)
     inference_queue: int = Field(8, ge=1, description="requests waiting for the model before 503")

@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 
 from inspector import __version__
 from inspector.api import problems
+from inspector.api.budget import PixelBudget
 from inspector.api.drift import DriftMonitor, drift_factory
 from inspector.api.hotswap import ModelWatcher, watcher_factory
 from inspector.api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
     app.state.store = store
     app.state.pipeline_slot = slot
     app.state.runner = runner
+    app.state.pixel_budget = PixelBudget(settings.server.max_request_pixels)
     app.state.webhook_worker = worker
     app.state.inspections = service
     app.state.model_watcher = watcher

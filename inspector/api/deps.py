@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from inspector.api.budget import PixelBudget
 from inspector.api.drift import DriftMonitor
 from inspector.api.hotswap import ModelWatcher
 from inspector.api.metrics import Metrics
@@ -52,7 +53,13 @@ def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+def get_pixel_budget(request: Request) -> PixelBudget:
+    budget: PixelBudget = request.app.state.pixel_budget
+    return budget
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+PixelBudgetDep = Annotated[PixelBudget, Depends(get_pixel_budget)]
 StoreDep = Annotated[Store, Depends(get_store)]
 ServiceDep = Annotated[InspectionService, Depends(get_service)]
 SlotDep = Annotated[PipelineSlot, Depends(get_slot)]

@@ -11,7 +11,7 @@ import anyio
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 
-from inspector.api.deps import AnyKey, ServiceDep, SettingsDep
+from inspector.api.deps import AnyKey, PixelBudgetDep, ServiceDep, SettingsDep
 from inspector.api.problems import Problem, responses, validation_errors
 from inspector.api.schemas import InspectionOut, InspectionPage, ItemIn
 from inspector.imageio import ImageError, declared_pixels, decode_image
@@ -57,15 +57,25 @@ def multipart_body(request: Request) -> None:
         )
 
 
-def decode_all(blobs: list[bytes], max_pixels: int, max_request_pixels: int) -> list[Image]:
-    """Decode every view, after checking from the headers that together they fit in memory."""
-    total = sum(declared_pixels(b) for b in blobs)
+def request_pixels(blobs: list[bytes], max_pixels: int, max_request_pixels: int) -> int:
+    """The pixels the views will take once decoded, from their headers; 413 over either limit."""
+    sizes = [declared_pixels(b) for b in blobs]
+    for n, size in enumerate(sizes):
+        if size > max_pixels:
+            raise Problem(
+                413, f"images[{n}]: {size} pixels is over the limit of {max_pixels}", code="too_many_pixels", view=n
+            )
+    total = sum(sizes)
     if total > max_request_pixels:
         raise Problem(
             413,
             f"the views add up to {total} pixels, over the limit of {max_request_pixels} for one inspection",
             code="too_many_pixels",
         )
+    return total
+
+
+def decode_all(blobs: list[bytes], max_pixels: int) -> list[Image]:
     out = []
     for n, data in enumerate(blobs):
         try:
@@ -87,6 +97,7 @@ async def create_inspection(
     _multipart: Annotated[None, Depends(multipart_body)],
     service: ServiceDep,
     settings: SettingsDep,
+    budget: PixelBudgetDep,
     response: Response,
     images: Annotated[list[UploadFile], File(description="1 to 8 views of one item (JPEG, PNG or WebP), in order")],
     item: Annotated[
@@ -114,23 +125,25 @@ async def create_inspection(
         raise Problem(422, f"send 1 to {max_views} files in 'images', got {len(images)}", code="bad_view_count")
     item_info, _ = parse_item(item)
     blobs = [await f.read() for f in images]
-    t0 = time.perf_counter()
-    arrays = await anyio.to_thread.run_sync(
-        decode_all, blobs, settings.server.max_pixels, settings.server.max_request_pixels
-    )
-    decode_ms = (time.perf_counter() - t0) * 1000
-    frames = [Frame(image=a, camera_id=f"view{n}") for n, a in enumerate(arrays)]
+    limits = settings.server.max_pixels, settings.server.max_request_pixels
+    pixels = await anyio.to_thread.run_sync(request_pixels, blobs, *limits)
     replayed: list[bool] = []
-    body = await service.create(
-        frames,
-        item_info,
-        idempotency_key=idempotency_key,
-        source="api",
-        images=blobs,
-        created_by=key.id,
-        timings_ms={"decode": round(decode_ms, 2)},
-        replayed=replayed,
-    )
+    async with budget.hold(pixels):  # decoded frames stay in memory until the inspection is stored
+        t0 = time.perf_counter()
+        arrays = await anyio.to_thread.run_sync(decode_all, blobs, settings.server.max_pixels)
+        decode_ms = (time.perf_counter() - t0) * 1000
+        frames = [Frame(image=a, camera_id=f"view{n}") for n, a in enumerate(arrays)]
+        body = await service.create(
+            frames,
+            item_info,
+            idempotency_key=idempotency_key,
+            source="api",
+            images=blobs,
+            created_by=key.id,
+            timings_ms={"decode": round(decode_ms, 2)},
+            replayed=replayed,
+        )
+        del frames, arrays  # the budget is given back as the frames are let go
     response.headers["Location"] = f"/v1/inspections/{body['id']}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
