@@ -271,7 +271,7 @@ def test_the_loop_end_to_end(world: dict[str, Any]) -> None:
     assert record["guard"].get("forced_by") == ("e2e" if worse else None)
 
     # 8. the running station serves the new version for the next inspection, without a restart
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while client.get("/v1/models", headers=wms).json()["serving"] != "loop-b":
         assert time.monotonic() < deadline, "the station did not pick up the promotion"
         time.sleep(0.1)
