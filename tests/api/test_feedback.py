@@ -36,6 +36,7 @@ class FixedDetector:
     def __init__(self, version: str = "fixed-1", gate: threading.Event | None = None) -> None:
         self.version = version
         self.gate = gate
+        self.entered = threading.Event()
 
     @property
     def model_version(self) -> str:
@@ -46,8 +47,9 @@ class FixedDetector:
         return NAMES
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        self.entered.set()
         if self.gate is not None:
-            assert self.gate.wait(30)
+            assert self.gate.wait(120)
         return [
             Detections(
                 xyxy=np.array([[20, 20, 300, 220], [40, 40, 90, 60], [100, 100, 140, 150]], np.float32),
@@ -240,7 +242,8 @@ def test_an_inspection_in_flight_finishes_on_the_model_it_started_with(two_versi
     settings = make_settings(tmp_path)
     settings.registry = RegistryConfig(root=two_versions)
     gate = threading.Event()
-    pipeline = build_pipeline(settings, detector=FixedDetector("old", gate=gate))
+    old = FixedDetector("old", gate=gate)
+    pipeline = build_pipeline(settings, detector=old)
     from inspector.api.service import PipelineSlot
 
     slot = PipelineSlot()
@@ -252,15 +255,24 @@ def test_an_inspection_in_flight_finishes_on_the_model_it_started_with(two_versi
     def run(name: str) -> None:
         results[name] = pipeline.inspect(frames, ItemInfo(), inspection_id=name).model_version or ""
 
+    swapping = threading.Event()
+    set_detector = pipeline.set_detector
+
+    def watched_set_detector(detector: Any) -> None:
+        swapping.set()  # the new model is loaded; now it waits for the pipeline's lock
+        set_detector(detector)
+
+    pipeline.set_detector = watched_set_detector  # type: ignore[method-assign]
     first = threading.Thread(target=run, args=("first",))
     first.start()
-    time.sleep(0.2)  # the first inspection is inside the detector now
+    assert old.entered.wait(60), "the first inspection is inside the detector"
     swapper = threading.Thread(target=watcher.check, kwargs={"force": True})
     swapper.start()
-    time.sleep(0.5)
+    assert swapping.wait(120), "the watcher tried to swap"
+    time.sleep(0.3)
     assert pipeline.model_version == "old", "the swap waits for the inspection in flight"
     gate.set()
-    first.join(30)
+    first.join(60)
     swapper.join(60)
     assert results["first"] == "old"
     assert pipeline.model_version == "swap-a"
@@ -283,7 +295,7 @@ def test_a_station_started_without_a_model_comes_up_with_the_first_promotion(
         h = {"X-API-Key": add_keys(app)["admin"]}
         assert client.get("/v1/ready", headers=h).status_code == 503
         registry.promote("swap-b", by="test", root=root)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while client.get("/v1/ready", headers=h).status_code != 200:
             assert time.monotonic() < deadline, "the first promotion was not picked up"
             time.sleep(0.1)
