@@ -43,6 +43,8 @@ lint: venv
 
 bench: venv
 	$(BIN)/python -m inspector.bench
+	@# the operator page in Chromium: item at rest -> recommendation on screen -> bench/station_latency.json
+	INSPECTOR_STATION_LATENCY=1 $(BIN)/python -m pytest -q tests/station/test_browser.py -k rest_to_recommendation
 
 # The shipped model: synthetic train set (seed 1) + test set (seed 2), train, evaluate, export, promote.
 MODEL_IMAGES ?= 3200

@@ -43,7 +43,6 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[2]
 SCHEDULE = BenchSchedule(empty_s=0.7, enter_s=0.4, still_s=1.6, leave_s=0.4)
 LATENCY_SAMPLES = 8
-LATENCY_BUDGET_MS = 1000.0
 
 if not Path(CHROMIUM).is_file():
     pytest.skip(
@@ -253,7 +252,6 @@ def test_rest_to_recommendation_latency(page: Page, server: LiveServer) -> None:
         "max_ms": round(float(values.max()), 1),
         "server_p50_ms": round(float(np.percentile(server_side, 50)), 1),
         "mjpeg_fps": round(_mjpeg_fps(server), 1),
-        "budget_p95_ms": LATENCY_BUDGET_MS,
         "camera_fps": server.settings.camera.fps,
         "still_frames": server.settings.station.still_frames,
         "model_version": server.app.state.pipeline_slot.pipeline.model_version,
@@ -263,10 +261,11 @@ def test_rest_to_recommendation_latency(page: Page, server: LiveServer) -> None:
         "browser": f"headless {Path(CHROMIUM).name}",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    out = REPO / "bench" / "station_latency.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    assert figures["p95_ms"] <= LATENCY_BUDGET_MS, figures
+    # A figure, not a pass mark: `make bench` asks for it to be written (timings belong in the benchmark).
+    if os.environ.get("INSPECTOR_STATION_LATENCY") == "1":
+        out = REPO / "bench" / "station_latency.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def test_screenshot_for_the_readme(page: Page) -> None:
