@@ -133,13 +133,24 @@ def _model_ready_probe(app: FastAPI) -> Callable[[], bool | None]:
 # ------------------------------------------------------------------------------ auth
 
 
+VIEW_COOKIE = "inspector_station_key"
+
+
 def _operator(request: Request) -> str:
     """The operator controls need an operator (or admin) key, like the API's decision endpoint."""
+    return _check_operator(request, request.headers.get("x-api-key", ""))
+
+
+def _viewer(request: Request) -> str:
+    """The live view: the key as a header, or as the page's session cookie (an ``<img>`` sends no header)."""
+    return _check_operator(request, request.headers.get("x-api-key", "") or request.cookies.get(VIEW_COOKIE, ""))
+
+
+def _check_operator(request: Request, key: str) -> str:
     settings: Settings = request.app.state.settings
     if not settings.server.require_auth:
         return "anonymous"
     check = getattr(request.app.state, "authenticate", None)
-    key = request.headers.get("x-api-key", "")
     if callable(check):
         role = check(key)
         if role is None:
@@ -165,6 +176,7 @@ def _operator(request: Request) -> str:
 
 # Routes take it before Runtime: the key is checked before anything about the station is told.
 Operator = Annotated[str, Depends(_operator)]
+Viewer = Annotated[str, Depends(_viewer)]
 
 
 def _runtime(request: Request) -> StationRuntime:
@@ -287,10 +299,13 @@ def mount(app: FastAPI, settings: Settings) -> None:
         "/stream.mjpg",
         summary="Live view (MJPEG)",
         response_class=StreamingResponse,
-        responses={200: _binary(f"multipart/x-mixed-replace; boundary={BOUNDARY}", "JPEG frames"), **responses(503)},
+        responses={
+            200: _binary(f"multipart/x-mixed-replace; boundary={BOUNDARY}", "JPEG frames"),
+            **responses(401, 403, 503),
+        },
     )
-    async def stream(runtime: Runtime) -> StreamingResponse:
-        """The live view as multipart JPEG; an ``<img>`` shows it, so it needs no key."""
+    async def stream(_op: Viewer, runtime: Runtime) -> StreamingResponse:
+        """The live view as multipart JPEG; the page's ``<img>`` authenticates with the session cookie."""
 
         async def frames() -> AsyncIterator[bytes]:
             last = -1
@@ -312,13 +327,41 @@ def mount(app: FastAPI, settings: Settings) -> None:
         "/frame.jpg",
         summary="The newest live-view frame",
         response_class=Response,
-        responses={200: _binary("image/jpeg", "the frame"), **responses(503)},
+        responses={200: _binary("image/jpeg", "the frame"), **responses(401, 403, 503)},
     )
-    def frame(runtime: Runtime) -> Response:
+    def frame(_op: Viewer, runtime: Runtime) -> Response:
         _, jpeg = runtime.latest_jpeg()
         if jpeg is None:
             raise HTTPException(503, "no frame yet")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @router.post(
+        "/session",
+        summary="Let this browser's live view in: the operator key as an HttpOnly cookie",
+        status_code=204,
+        response_class=Response,
+        responses=responses(401, 403),
+    )
+    def open_session(request: Request, _op: Operator) -> Response:
+        """An ``<img>`` cannot send X-API-Key, so the page trades its checked key for a same-site cookie."""
+        out = Response(status_code=204)
+        out.set_cookie(
+            VIEW_COOKIE,
+            request.headers.get("x-api-key", ""),
+            httponly=True,
+            samesite="strict",
+            path="/station",
+            secure=request.url.scheme == "https",
+        )
+        return out
+
+    @router.delete(
+        "/session", summary="Forget this browser's live-view cookie", status_code=204, response_class=Response
+    )
+    def close_session() -> Response:
+        out = Response(status_code=204)
+        out.delete_cookie(VIEW_COOKIE, path="/station")
+        return out
 
     @router.get(
         "/status",

@@ -126,6 +126,7 @@
     $("key-input").value = "";
     state.needKey = false;
     $("key-dialog").close();
+    openLiveSession();
     loadHistory(true);
     loadDrift();
   });
@@ -272,7 +273,21 @@
       clearTimeout(retry);
       retry = setTimeout(connect, 2000);
     });
+    state.reconnectLive = () => {
+      clearTimeout(retry);
+      connect();
+    };
     connect();
+  }
+
+  // The live view is an <img>, which cannot send X-API-Key: the checked key becomes an HttpOnly cookie.
+  async function openLiveSession() {
+    try {
+      await api("/station/session", { method: "POST" });
+    } catch (_) {
+      return;
+    }
+    if (state.reconnectLive) state.reconnectLive();
   }
 
   // ------------------------------------------------------------------ one inspection
@@ -890,7 +905,10 @@
         if (!state.key) $("key-error").textContent = "";
       }
     }
-    if (!state.needKey) loadHistory(true);
+    if (!state.needKey) {
+      openLiveSession();
+      loadHistory(true);
+    }
     loadDrift();
     setInterval(loadDrift, DRIFT_EVERY_MS);
     pollLoop();

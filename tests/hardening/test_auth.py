@@ -21,8 +21,7 @@ from tests.api.conftest import Api, jpeg
 OPEN = {
     ("GET", "/v1/health"): "liveness probe",
     ("GET", "/"): "the operator page shell; it asks for the operator key itself",
-    ("GET", "/station/stream.mjpg"): "the live view, shown by an <img> that cannot send a header",
-    ("GET", "/station/frame.jpg"): "the newest live-view frame, for the same <img> use",
+    ("DELETE", "/station/session"): "forgets the browser's live-view cookie; it tells and opens nothing",
     ("GET", "/openapi.json"): "the public contract",
     ("GET", "/docs"): "the contract, rendered",
     ("GET", "/docs/oauth2-redirect"): "part of the rendered contract",

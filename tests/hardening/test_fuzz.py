@@ -84,7 +84,7 @@ def station_app(
     with asgi.get_client(app) as client:  # starts the lifespan (store, station) once, as a server would
         keys = add_keys(app)
         deadline = time.monotonic() + 30
-        while client.get("/station/frame.jpg").status_code != 200:
+        while client.get("/station/frame.jpg", headers={"X-API-Key": keys["operator"]}).status_code != 200:
             assert time.monotonic() < deadline, "the station camera delivered no frame"
             time.sleep(0.1)
         made = client.post(

@@ -146,7 +146,7 @@ def _press_until(page: Page, keys: list[str], done: str, attempts: int = 4) -> N
 def _mjpeg_fps(server: LiveServer, seconds: float = 2.0) -> float:
     """Frames per second of the live view for a second client while the page watches it too."""
     frames, t0 = 0, time.monotonic()
-    with httpx.stream("GET", server.url + "/station/stream.mjpg", timeout=10) as r:
+    with httpx.stream("GET", server.url + "/station/stream.mjpg", headers=server.h("operator"), timeout=10) as r:
         buffer = b""
         for chunk in r.iter_bytes():
             buffer += chunk

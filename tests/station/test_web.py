@@ -62,6 +62,28 @@ def test_station_controls_need_an_operator_key(server: LiveServer, role: str | N
     assert httpx.post(server.url + "/station/item", headers=headers, json={"rma": None}).status_code == code
 
 
+@pytest.mark.parametrize(("role", "code"), [(None, 401), ("wms", 403), ("operator", 200)])
+def test_the_live_view_needs_an_operator_key_or_its_session_cookie(
+    server: LiveServer, role: str | None, code: int
+) -> None:
+    headers = server.h(role) if role else {}
+    assert httpx.get(server.url + "/station/frame.jpg", headers=headers, timeout=10).status_code == code
+    with httpx.Client(base_url=server.url, timeout=10) as browser:  # keeps cookies, like the page
+        opened = browser.post("/station/session", headers=headers)
+        assert opened.status_code == (204 if code == 200 else code)
+        if code != 200:
+            assert "inspector_station_key" not in browser.cookies
+            assert browser.get("/station/frame.jpg").status_code == 401
+            return
+        cookie = opened.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/station" in cookie
+        frame = browser.get("/station/frame.jpg")  # no header: the cookie lets the <img> in
+        assert frame.status_code == 200 and frame.content[:2] == b"\xff\xd8"
+        browser.cookies.set("inspector_station_key", "insp_" + "x" * 43, path="/station")
+        assert browser.get("/station/frame.jpg").status_code == 401  # a forged cookie is a wrong key
+        assert browser.delete("/station/session").status_code == 204
+
+
 def test_a_synthetic_item_is_inspected_through_the_api(server: LiveServer) -> None:
     with server.client() as client:
         status = _wait_for(client, lambda s: s.get("last_inspection") and s["last_inspection"]["inspection_id"])
@@ -78,7 +100,7 @@ def test_a_synthetic_item_is_inspected_through_the_api(server: LiveServer) -> No
 
 def test_the_live_view_streams_at_least_10_fps(server: LiveServer) -> None:
     frames, t0 = 0, time.monotonic()
-    with httpx.stream("GET", server.url + "/station/stream.mjpg", timeout=10) as r:
+    with httpx.stream("GET", server.url + "/station/stream.mjpg", headers=server.h("operator"), timeout=10) as r:
         assert r.headers["content-type"].startswith("multipart/x-mixed-replace")
         buffer = b""
         for chunk in r.iter_bytes():
