@@ -367,6 +367,37 @@ def _at_confidence(px: Any, curve: Any, conf: float) -> np.ndarray[Any, Any]:
     return np.array([float(np.interp(conf, px, row)) for row in np.asarray(curve)])
 
 
+def _val(
+    m: Any,
+    validator: Any,
+    data_yaml: Path,
+    split: str,
+    imgsz: int,
+    batch: int,
+    iou: float,
+    plots: bool,
+    run_dir: Path,
+) -> Any:
+    """One ultralytics validation run as every evaluation here does it: all scores (conf 0.001), CPU, offline."""
+    return m.val(
+        validator=validator,
+        data=str(data_yaml),
+        split=split,
+        imgsz=imgsz,
+        batch=batch,
+        conf=0.001,
+        iou=iou,
+        device="cpu",
+        workers=0,
+        plots=plots,
+        project=str(run_dir.parent),
+        name=run_dir.name,
+        exist_ok=True,
+        verbose=False,
+        save_json=False,
+    )
+
+
 def validate(
     weights: str | Path,
     data_yaml: Path,
@@ -397,23 +428,7 @@ def validate(
     try:
         m: Any = yolo_cls(str(path), task="detect")
         m.add_callback("on_val_end", lambda v: seen.update(images=int(getattr(v, "seen", 0))))
-        metrics: Any = m.val(
-            validator=_validator_at(conf),
-            data=str(data_yaml),
-            split=split,
-            imgsz=imgsz,
-            batch=batch,
-            conf=0.001,
-            iou=iou,
-            device="cpu",
-            workers=0,
-            plots=plots,
-            project=str(run_dir.parent),
-            name=run_dir.name,
-            exist_ok=True,
-            verbose=False,
-            save_json=False,
-        )
+        metrics: Any = _val(m, _validator_at(conf), data_yaml, split, imgsz, batch, iou, plots, run_dir)
     except DetectorError:
         raise
     except Exception as exc:
@@ -650,23 +665,7 @@ def match_stats(
     run_dir = (out_dir or Path(tempfile.mkdtemp(prefix="inspector-match-")) / "val").resolve()
     try:
         m: Any = yolo_cls(str(path), task="detect")
-        m.val(
-            validator=CapturingValidator,
-            data=str(data_yaml),
-            split=split,
-            imgsz=imgsz,
-            batch=batch,
-            conf=0.001,
-            iou=iou,
-            device="cpu",
-            workers=0,
-            plots=False,
-            project=str(run_dir.parent),
-            name=run_dir.name,
-            exist_ok=True,
-            verbose=False,
-            save_json=False,
-        )
+        _val(m, CapturingValidator, data_yaml, split, imgsz, batch, iou, False, run_dir)
     except DetectorError:
         raise
     except Exception as exc:
