@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -53,7 +52,7 @@ def add_flag(
     if kind not in FLAG_KINDS:
         raise ValueError(f"unknown flag kind {kind!r}; expected one of {', '.join(FLAG_KINDS)}")
     row = FlagRow(
-        id=str(uuid.uuid4()),
+        id=repo.new_id(),
         inspection_id=inspection_id,
         created_at=utcnow(),
         kind=kind,

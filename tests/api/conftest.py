@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,10 @@ from sqlalchemy import text
 from inspector.api.app import create_app
 from inspector.config import Settings, StationConfig, StorageConfig, WebhookConfig
 from inspector.detect.base import Detector, DetectorError
+from inspector.items import ItemInfo
 from inspector.pipeline import InspectionPipeline, build_pipeline
 from inspector.store.keys import Role, create_key
+from inspector.types import Frame, Inspection
 from tests.pgserver import PostgresServer, PostgresUnavailable, running_postgres
 
 pytestmark = pytest.mark.api
@@ -219,6 +221,34 @@ def picture(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
     x, y = w // 4 + seed % 7, h // 4
     img[y : y + h // 2, x : x + w // 2] = (200, 190, 180)
     return img
+
+
+class WrappedPipeline:
+    """The real pipeline with a test's hook before each inspection (hold it, record its frames, ...)."""
+
+    def __init__(self, inner: InspectionPipeline) -> None:
+        self.inner = inner
+
+    @property
+    def model_version(self) -> str:
+        return self.inner.model_version
+
+    @property
+    def policy_version(self) -> str:
+        return self.inner.policy_version
+
+    @property
+    def rubric_version(self) -> str:
+        return self.inner.rubric_version
+
+    def before(self, frames: Sequence[Frame]) -> None:
+        """Called with the decoded views before the real pipeline runs."""
+
+    def inspect(
+        self, frames: Sequence[Frame], item: ItemInfo, *, inspection_id: str, station_id: str = "bench-1"
+    ) -> Inspection:
+        self.before(frames)
+        return self.inner.inspect(frames, item, inspection_id=inspection_id, station_id=station_id)
 
 
 def jpeg(w: int = 320, h: int = 240, seed: int = 0) -> bytes:

@@ -13,10 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from inspector.api.app import create_app
-from inspector.items import ItemInfo
 from inspector.pipeline import InspectionPipeline
-from inspector.types import Frame, Inspection
-from tests.api.conftest import Api, add_keys, jpeg, make_settings
+from inspector.types import Frame
+from tests.api.conftest import Api, WrappedPipeline, add_keys, jpeg, make_settings
 
 pytestmark = pytest.mark.api
 
@@ -194,32 +193,17 @@ def test_openapi_schema_validates_and_documents_every_route(api: Api) -> None:
     assert "X-API-Key" in json.dumps(schema["components"]["securitySchemes"])
 
 
-class GatedPipeline:
+class GatedPipeline(WrappedPipeline):
     """The real pipeline behind a gate, so a test can hold inspections in flight."""
 
     def __init__(self, inner: InspectionPipeline) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.started = threading.Semaphore(0)
         self.gate = threading.Event()
 
-    @property
-    def model_version(self) -> str:
-        return self.inner.model_version
-
-    @property
-    def policy_version(self) -> str:
-        return self.inner.policy_version
-
-    @property
-    def rubric_version(self) -> str:
-        return self.inner.rubric_version
-
-    def inspect(
-        self, frames: Sequence[Frame], item: ItemInfo, *, inspection_id: str, station_id: str = "bench-1"
-    ) -> Inspection:
+    def before(self, frames: Sequence[Frame]) -> None:
         self.started.release()
         assert self.gate.wait(30)
-        return self.inner.inspect(frames, item, inspection_id=inspection_id, station_id=station_id)
 
 
 def test_a_full_inference_queue_answers_503_with_retry_after(tmp_path: Path, pipeline: InspectionPipeline) -> None:

@@ -24,40 +24,24 @@ from PIL import Image
 from inspector.api.app import create_app
 from inspector.detect.base import Detector
 from inspector.imageio import ImageError, decode_image
-from inspector.items import ItemInfo
 from inspector.pipeline import InspectionPipeline, build_pipeline
-from inspector.types import Frame, Inspection
-from tests.api.conftest import Api, add_keys, make_settings
+from inspector.types import Frame
+from tests.api.conftest import Api, WrappedPipeline, add_keys, make_settings
 from tests.hardening import images
 from tests.hardening.images import BAD, ODD, Bad, Odd
 
 RSS_LIMIT_KIB = 1_500 * 1024
 
 
-class Recording:
+class Recording(WrappedPipeline):
     """The real pipeline, keeping the frames it was given."""
 
     def __init__(self, inner: InspectionPipeline) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.frames: list[Frame] = []
 
-    @property
-    def model_version(self) -> str:
-        return self.inner.model_version
-
-    @property
-    def policy_version(self) -> str:
-        return self.inner.policy_version
-
-    @property
-    def rubric_version(self) -> str:
-        return self.inner.rubric_version
-
-    def inspect(
-        self, frames: Sequence[Frame], item: ItemInfo, *, inspection_id: str, station_id: str = "bench-1"
-    ) -> Inspection:
+    def before(self, frames: Sequence[Frame]) -> None:
         self.frames.extend(frames)
-        return self.inner.inspect(frames, item, inspection_id=inspection_id, station_id=station_id)
 
 
 @pytest.fixture(scope="module")
