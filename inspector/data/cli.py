@@ -61,6 +61,12 @@ def synth(
     val: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.15,
     test: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.15,
     workers: Annotated[int | None, typer.Option(min=1, help="worker processes (default: up to 2)")] = None,
+    defect_free: Annotated[
+        float, typer.Option("--defect-free", min=0.0, max=1.0, help="share of items drawn without defects")
+    ] = 0.4,
+    defects_per_item: Annotated[
+        str, typer.Option("--defects-per-item", help="counts a damaged item's defects are drawn from, e.g. 1,1,1,2,2,3")
+    ] = "1,1,1,2,2,3",
     contact_sheet: Annotated[
         Path | None, typer.Option("--contact-sheet", help="also (or only) write a PNG grid of 24 labelled samples")
     ] = None,
@@ -72,13 +78,17 @@ def synth(
         raise ValueError("give --out DIR (a dataset) and/or --contact-sheet PATH")
     import torch
 
+    from inspector.data.synth import DefectMix, generate
     from inspector.data.synth import contact_sheet as sheet
-    from inspector.data.synth import generate
 
+    try:
+        mix = DefectMix(defect_free, tuple(int(c) for c in defects_per_item.split(",") if c.strip()))
+    except ValueError as exc:
+        raise ValueError(f"--defects-per-item {defects_per_item!r}: {exc}") from exc
     torch.set_num_threads(1)  # rendering is many small steps; workers give the parallelism
 
     if out is not None:
-        data_yaml = generate(out, images, seed, wh, val, test, progress=not quiet, workers=workers)
+        data_yaml = generate(out, images, seed, wh, val, test, progress=not quiet, workers=workers, mix=mix)
         summary = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
         typer.echo(
             f"wrote {images} images to {out} in {summary['seconds']:.1f} s "

@@ -6,11 +6,17 @@ from our shipped model (backbone and neck transferred, head resized to NEU-DET's
 classes, fine-tuning schedule). Both use the small-data aids (image caching and
 class-balanced sampling). Results go to ``bench/transfer.json`` as
 ``{"10": {"scratch": mAP50, "ours": mAP50}, ...}``, keyed by the percentage.
+
+Six runs of 30 minutes do not fit in one sitting, so every finished run is written at once
+with a key made of what decides its result (share, side, budget, seed, the recipe and the
+sha256 of the starting weights); a later ``make bench-transfer`` keeps the runs whose key
+is unchanged and trains only the others (``--fresh`` trains them all again).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -32,6 +38,17 @@ def subset_size(percent: float, n_train: int) -> int | None:
     return max(1, round(n_train * percent / 100))
 
 
+def run_key(percent: int, label: str, minutes: float, seed: int, recipe_yaml: str, init_sha256: str | None) -> str:
+    """What decides a run's result: a finished run with the same key is not trained again."""
+    spec = {"percent": percent, "label": label, "minutes": minutes, "seed": seed, "recipe": recipe_yaml}
+    spec["init_sha256"] = init_sha256
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inspector.training.bench_transfer", description=__doc__)
     ap.add_argument("--src", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "neu-det")
@@ -47,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=REPO_ROOT / "bench" / "work" / "transfer")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--fresh", action="store_true", help="train every run again, even those already measured")
     args = ap.parse_args(argv)
 
     from inspector import registry, runtime
@@ -65,8 +83,22 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError("no weights of ours to start from: run 'make model' first or pass --init VERSION|PATH")
     n_threads = runtime.configure(args.threads)
     root = args.work / "registry"
+    details_path = args.out.with_name(args.out.stem + ".details.json")
+    done: dict[str, Any] = {}
+    if details_path.is_file() and not args.fresh:
+        done = json.loads(details_path.read_text(encoding="utf-8")).get("runs", {})
+    init_sha = _sha256(init_weights)
     results: dict[str, Any] = {}
     details: dict[str, Any] = {}
+    run_info: dict[str, Any] = {
+        "budget_minutes": args.minutes,
+        "init": init_label,
+        "init_sha256": init_sha,
+        "seed": args.seed,
+        "hardware": hardware(n_threads),
+        "git": git_state(),
+        "runs": details,
+    }
     for pct in percents:
         n = subset_size(pct, n_train)
         row: dict[str, float] = {}
@@ -83,24 +115,24 @@ def main(argv: list[str] | None = None) -> int:
                     update={"subset": n, "subset_seed": args.seed, "balance": True}
                 ).model_dump(),
             )
-            rec = run_one(f"{label} {pct}% ({n or n_train} images)", recipe, data_yaml, root, args.work, n_threads)
-            rec["train_images"] = n or n_train
+            generic = recipe.model_copy(update={"init": "scratch" if label == "scratch" else "ours"}).to_yaml()
+            key = run_key(pct, label, args.minutes, args.seed, generic, None if label == "scratch" else init_sha)
+            earlier = done.get(f"{pct}-{label}")
+            if earlier is not None and earlier.get("key") == key:
+                print(f"{pct}% {label}: measured before (key {key}), kept", file=sys.stderr, flush=True)
+                rec = earlier
+            else:
+                what = f"{label} {pct}% ({n or n_train} images)"
+                rec = run_one(what, recipe, data_yaml, root, args.work, n_threads)
+                rec |= {"train_images": n or n_train, "key": key, "finished_at": registry.now_iso()}
             row[label] = rec["map50"]
             details[f"{pct}-{label}"] = rec
-        results[str(pct)] = row
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")  # keep partial results
+            results[str(pct)] = dict(row)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            # every finished run is kept at once: a stopped bench resumes from here
+            args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+            details_path.write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
         print(f"{pct}% of the train split: {row}", file=sys.stderr, flush=True)
-    run_info = {
-        "budget_minutes": args.minutes,
-        "init": init_label,
-        "seed": args.seed,
-        "hardware": hardware(n_threads),
-        "git": git_state(),
-        "runs": details,
-    }
-    details_path = args.out.with_name(args.out.stem + ".details.json")
-    details_path.write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
     print(f"written to {args.out} (run details in {details_path})", file=sys.stderr)
     return 0

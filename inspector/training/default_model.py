@@ -1,8 +1,10 @@
 """``make model``: the model the station ships with, from nothing to promoted.
 
 Renders a synthetic training set (one seed) and a test set (another seed), trains the
-``bench-det`` recipe within its time budget, evaluates on the other-seed test set,
-exports ONNX with a parity check, and promotes the result. A model that misses its
+``bench-det`` recipe within its time budget (native-resolution crops around the defects),
+then the short ``bench-det-finish`` stage from its weights on whole frames at the serving
+size, evaluates the result on the other-seed test set, exports ONNX with a parity check,
+and promotes it. A model that misses its
 target is still registered (the card says so); it is promoted only when nothing is
 active or it beats the active version on the same test set.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector import registry
+from inspector.data.synth.scene import DefectMix
 from inspector.paths import REPO_ROOT, datasets_dir
 from inspector.training.card import target_verdict
 from inspector.training.dataset import read_data_yaml
@@ -24,7 +27,9 @@ from inspector.training.script import cli_main
 MAX_FILE_BYTES = 15_000_000
 
 
-def synth_dataset(out_dir: Path, n_images: int, seed: int, *, val: float, test: float) -> Path:
+def synth_dataset(
+    out_dir: Path, n_images: int, seed: int, *, val: float, test: float, mix: DefectMix | None = None
+) -> Path:
     """Render a dataset once; an existing one with the same image count is reused."""
     data_yaml = out_dir / "data.yaml"
     if data_yaml.is_file():
@@ -36,9 +41,16 @@ def synth_dataset(out_dir: Path, n_images: int, seed: int, *, val: float, test: 
 
     t0 = time.perf_counter()
     print(f"rendering {n_images} images (seed {seed}) into {out_dir}...", file=sys.stderr, flush=True)
-    path = Path(generate(out_dir, n_images, seed, val=val, test=test))
+    path = Path(generate(out_dir, n_images, seed, val=val, test=test, mix=mix or DefectMix()))
     print(f"rendered in {(time.perf_counter() - t0) / 60:.1f} min", file=sys.stderr, flush=True)
     return path
+
+
+def mix_suffix(mix: DefectMix) -> str:
+    """A dataset folder's name tells a non-default defect mix (``-df15-d2334``): one render per mix."""
+    if mix == DefectMix():
+        return ""
+    return f"-df{round(mix.defect_free_p * 100)}-d{''.join(str(c) for c in mix.counts)}"
 
 
 def promotion_decision(policy: str, target_met: bool, ev: dict[str, Any], key: str, root: Path) -> tuple[bool, str]:
@@ -70,8 +82,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--test-seed", type=int, default=2)
     ap.add_argument("--val", type=float, default=0.08, help="share of the training render kept for validation")
+    ap.add_argument(
+        "--train-defect-free",
+        type=float,
+        default=0.15,
+        help="share of defect-free items in the training render (the test render keeps the default 0.4)",
+    )
+    ap.add_argument(
+        "--train-defects",
+        default="1,2,2,3,3,4",
+        help="defect counts a damaged training item draws from (the test render keeps 1,1,1,2,2,3)",
+    )
     ap.add_argument("--minutes", type=float, default=None, help="training budget (default: the recipe's)")
     ap.add_argument("--recipe", type=Path, default=REPO_ROOT / "models" / "recipes" / "bench-det.yaml")
+    ap.add_argument(
+        "--finish-recipe",
+        type=Path,
+        default=REPO_ROOT / "models" / "recipes" / "bench-det-finish.yaml",
+        help="second stage, from the first stage's weights, on whole frames ('none': one stage only)",
+    )
+    ap.add_argument("--finish-minutes", type=float, default=None, help="second-stage budget (default: the recipe's)")
+    ap.add_argument(
+        "--finish-from", default=None, help="skip the first stage: finish this registered version (its weights)"
+    )
     ap.add_argument("--datasets", type=Path, default=datasets_dir() / "synth")
     ap.add_argument("--models-dir", type=Path, default=None)
     ap.add_argument("--name", default=None, help="version name (default bench-det-YYYYMMDD-HHMM)")
@@ -95,8 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     from inspector.training.run import train_version
 
     t_start = time.perf_counter()
+    mix = DefectMix(args.train_defect_free, tuple(int(c) for c in args.train_defects.split(",") if c.strip()))
     train_data = synth_dataset(
-        args.datasets / f"bench-s{args.seed}-{args.train_images}", args.train_images, args.seed, val=args.val, test=0.0
+        args.datasets / f"bench-s{args.seed}-{args.train_images}{mix_suffix(mix)}",
+        args.train_images,
+        args.seed,
+        val=args.val,
+        test=0.0,
+        mix=mix,
     )
     test_data = synth_dataset(
         args.datasets / f"bench-s{args.test_seed}-{args.test_images}-test",
@@ -105,18 +144,46 @@ def main(argv: list[str] | None = None) -> int:
         val=0.0,
         test=0.99,  # the generator keeps a training share; ~1% of this render goes unused
     )
-    recipe = load_recipe(args.recipe).with_overrides(time_budget_min=args.minutes)
-    with ProgressReporter(label=recipe.name) as reporter:
-        outcome = train_version(
-            train_data,
-            recipe,
-            root=args.models_dir,
-            version=args.name,
-            threads=args.threads,
-            report=reporter,
-            notes=[f"test set rendered with seed {args.test_seed}, training set with seed {args.seed}"],
-        )
-    version = outcome.version
+    notes = [
+        f"test set rendered with seed {args.test_seed} and the default defect mix (40% of items "
+        f"defect-free, 1-3 defects on the others); training set with seed {args.seed}, "
+        f"{mix.defect_free_p:.0%} defect-free items and {','.join(map(str, mix.counts))} defects on the others"
+    ]
+    version = args.finish_from
+    if version is None:
+        recipe = load_recipe(args.recipe).with_overrides(time_budget_min=args.minutes)
+        with ProgressReporter(label=recipe.name) as reporter:
+            version = train_version(
+                train_data, recipe, root=args.models_dir, threads=args.threads, report=reporter, notes=notes
+            ).version
+        print(f"first stage registered as {version}", file=sys.stderr, flush=True)
+    if str(args.finish_recipe) != "none":
+        first = registry.load_meta(version, args.models_dir)
+        finish = load_recipe(args.finish_recipe).with_overrides(time_budget_min=args.finish_minutes, init=version)
+        with ProgressReporter(label=finish.name) as reporter:
+            outcome = train_version(
+                train_data,
+                finish,
+                root=args.models_dir,
+                version=args.name,
+                threads=args.threads,
+                report=reporter,
+                notes=[
+                    *notes,
+                    f"second stage of two: {finish.time_budget_min} min on whole frames at {finish.imgsz} px from "
+                    f"{version} ({first['training']['epochs_run']} epochs, "
+                    f"{first['training']['seconds'] / 60:.1f} min at {first['recipe']['imgsz']} px on crops)",
+                ],
+            )
+        version = outcome.version
+        meta = registry.load_meta(version, args.models_dir)
+        total = (meta["training"]["seconds"] + first["training"]["seconds"]) / 60
+        meta["training"]["stages"] = [
+            {"version": first["version"], "recipe": first["recipe"]["name"], "seconds": first["training"]["seconds"]},
+            {"version": version, "recipe": finish.name, "seconds": meta["training"]["seconds"]},
+        ]
+        meta["notes"].append(f"both stages together trained for {total:.1f} min")
+        registry.save_meta(version, meta, args.models_dir)
     print(f"registered {version}; evaluating on {test_data}", file=sys.stderr, flush=True)
     ev = evaluate_version(version, test_data, split="test", root=args.models_dir, threads=args.threads)
     key = f"{ev['dataset']['name']}-test"

@@ -46,11 +46,15 @@ class SmallData(BaseModel):
     negatives: str | None = Field(None, description="folder of defect-free images added with empty labels")
     tile: int | None = Field(None, ge=64, description="cut images above 1.5 x tile into tile x tile patches")
     tile_overlap: float = Field(0.2, ge=0.0, lt=0.9)
+    focus: int | None = Field(
+        None, ge=64, description="train on native-resolution crops of this size around small objects (see serve_imgsz)"
+    )
+    focus_full_share: float = Field(0.25, ge=0.0, le=1.0, description="share of images also kept whole")
     subset: int | None = Field(None, ge=1, description="train on a seeded subset of this many images")
     subset_seed: int = 0
 
     def active(self) -> bool:
-        return bool(self.balance or self.negatives or self.tile or self.subset)
+        return bool(self.balance or self.negatives or self.tile or self.focus or self.subset)
 
 
 class Recipe(BaseModel):
@@ -62,7 +66,10 @@ class Recipe(BaseModel):
     description: str = ""
     model: str = Field("yolov8n.yaml", description="ultralytics model yaml (built from scratch) or a .yaml path")
     init: str = Field("scratch", description="scratch | a registry version | a .pt path | active")
-    imgsz: int = Field(640, ge=32, le=4096)
+    imgsz: int = Field(640, ge=32, le=4096, description="training input size")
+    serve_imgsz: int | None = Field(
+        None, ge=32, le=4096, description="input size for evaluation and serving (default: imgsz)"
+    )
     epochs: int = Field(100, ge=1, description="upper bound; a time budget re-plans the schedule to fit")
     time_budget_min: float | None = Field(None, gt=0, description="wall-clock training budget in minutes")
     batch: int = Field(16, ge=1)

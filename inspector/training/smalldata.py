@@ -1,6 +1,6 @@
 """Small-data aids: class-balanced sampling, defect-free negatives, tiling large images.
 
-Each aid derives a new dataset description (list files, and tile images when tiling)
+Each aid derives a new dataset description (list files, and patches when tiling or cropping)
 from an existing one without touching the original files, and returns a sentence
 for the model card saying what it did. Image caching, the fourth aid, is the
 ultralytics ``cache: ram`` setting of the recipe.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import yaml
 
 from inspector.training.dataset import IMAGE_SUFFIXES, DatasetSpec, label_path
@@ -27,6 +28,8 @@ class SmallDataOptions:
     negatives: Path | None = None  # folder of defect-free images added with empty labels
     tile: int | None = None  # cut images larger than 1.5 x tile into overlapping tile x tile patches
     tile_overlap: float = 0.2
+    focus: int | None = None  # native-resolution crops of this size around the small objects (train and val)
+    focus_full_share: float = 0.25  # share of images also kept whole (shrunk by the trainer: whole large objects)
     subset: int | None = None  # keep this many training images (seeded), for small-data studies
     seed: int = 0
     splits_to_tile: tuple[str, ...] = field(default=("train", "val", "test"))
@@ -71,43 +74,114 @@ def _tile_grid(length: int, tile: int, overlap: float) -> list[int]:
     return starts
 
 
+def _read(image: Path) -> npt.NDArray[np.uint8]:
+    img = cv2.imread(str(image))
+    if img is None:
+        raise ValueError(f"cannot read image {image}")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _xyxy(rows: list[tuple[int, float, float, float, float]], w: int, h: int) -> npt.NDArray[np.float64]:
+    return np.array(
+        [[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h] for _, cx, cy, bw, bh in rows]
+    ).reshape(-1, 4)
+
+
+def _write_patch(
+    img: npt.NDArray[np.uint8],
+    rows: list[tuple[int, float, float, float, float]],
+    boxes: npt.NDArray[np.float64],
+    window: tuple[int, int, int, int],
+    dst: Path,
+    min_visible: float,
+    min_cover: float = 2.0,
+) -> None:
+    """Write ``img[window]`` to ``dst`` and its YOLO label: boxes clipped to the window.
+
+    A box is kept when at least ``min_visible`` of it lies inside, or when its visible part
+    covers at least ``min_cover`` of the patch (a large object seen through a small window).
+    """
+    x0, y0, x1, y1 = window
+    tw, th = x1 - x0, y1 - y0
+    lines = []
+    for (cls, *_), b in zip(rows, boxes, strict=True):
+        cx0, cy0 = max(b[0], x0), max(b[1], y0)
+        cx1, cy1 = min(b[2], x1), min(b[3], y1)
+        inter = max(0.0, cx1 - cx0) * max(0.0, cy1 - cy0)
+        area = max(1e-9, (b[2] - b[0]) * (b[3] - b[1]))
+        if inter > 0 and (inter / area >= min_visible or inter / (tw * th) >= min_cover):
+            lines.append(
+                f"{cls} {((cx0 + cx1) / 2 - x0) / tw:.6f} {((cy0 + cy1) / 2 - y0) / th:.6f} "
+                f"{(cx1 - cx0) / tw:.6f} {(cy1 - cy0) / th:.6f}"
+            )
+    dst_label = Path(str(dst.parent).replace("/images/", "/labels/")) / f"{dst.stem}.txt"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst_label.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(dst), img[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    dst_label.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+
+
 def tile_image(image: Path, out_images: Path, tile: int, overlap: float, min_visible: float = 0.4) -> list[Path]:
     """Cut one large image into overlapping patches with their clipped labels; returns the patch paths.
 
     A box is kept in a patch when at least ``min_visible`` of its area lies inside it.
     """
-    img = cv2.imread(str(image))
-    if img is None:
-        raise ValueError(f"cannot read image {image}")
+    img = _read(image)
     h, w = img.shape[:2]
     rows = read_labels(image)
-    boxes = np.array(
-        [[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h] for _, cx, cy, bw, bh in rows]
-    )
+    boxes = _xyxy(rows, w, h)
     out: list[Path] = []
-    out_labels = Path(str(out_images).replace("/images/", "/labels/"))
-    out_images.mkdir(parents=True, exist_ok=True)
-    out_labels.mkdir(parents=True, exist_ok=True)
     for y0 in _tile_grid(h, tile, overlap):
         for x0 in _tile_grid(w, tile, overlap):
-            x1, y1 = min(w, x0 + tile), min(h, y0 + tile)
-            tw, th = x1 - x0, y1 - y0
-            lines = []
-            for (cls, *_), b in zip(rows, boxes, strict=True):
-                cx0, cy0 = max(b[0], x0), max(b[1], y0)
-                cx1, cy1 = min(b[2], x1), min(b[3], y1)
-                inter = max(0.0, cx1 - cx0) * max(0.0, cy1 - cy0)
-                area = max(1e-9, (b[2] - b[0]) * (b[3] - b[1]))
-                if inter / area >= min_visible:
-                    lines.append(
-                        f"{cls} {((cx0 + cx1) / 2 - x0) / tw:.6f} {((cy0 + cy1) / 2 - y0) / th:.6f} "
-                        f"{(cx1 - cx0) / tw:.6f} {(cy1 - cy0) / th:.6f}"
-                    )
-            name = f"{image.stem}_{x0}_{y0}"
-            dst = out_images / f"{name}.jpg"
-            cv2.imwrite(str(dst), img[y0:y1, x0:x1])
-            (out_labels / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+            dst = out_images / f"{image.stem}_{x0}_{y0}.jpg"
+            _write_patch(img, rows, boxes, (x0, y0, min(w, x0 + tile), min(h, y0 + tile)), dst, min_visible)
             out.append(dst)
+    return out
+
+
+def focus_crops(
+    image: Path, out_images: Path, size: int, rng: np.random.Generator, min_visible: float = 0.4
+) -> list[Path]:
+    """Native-resolution ``size`` x ``size`` crops that together hold every small object of the image.
+
+    Why: a model trained on whole frames shrunk to a small input sees thin defects as a pixel or
+    two; trained on crops at the camera's own scale it sees them as they are, for a fraction of the
+    cost of a large input, and then runs on the whole frame at that scale. Each object that fits
+    in a crop gets one (jittered) unless an earlier crop already holds it; an image without such
+    objects gives one crop around its largest object, or anywhere when it has none.
+    """
+    img = _read(image)
+    h, w = img.shape[:2]
+    rows = read_labels(image)
+    boxes = _xyxy(rows, w, h)
+    cw, ch = min(size, w), min(size, h)
+    sizes = boxes[:, 2:] - boxes[:, :2] if len(boxes) else np.zeros((0, 2))
+    small = [i for i in range(len(boxes)) if sizes[i, 0] <= 0.8 * cw and sizes[i, 1] <= 0.8 * ch]
+    order = [small[i] for i in rng.permutation(len(small))]
+
+    def window(cx: float, cy: float) -> tuple[int, int, int, int]:
+        x0 = round(min(max(cx - cw / 2, 0), w - cw))
+        y0 = round(min(max(cy - ch / 2, 0), h - ch))
+        return x0, y0, x0 + cw, y0 + ch
+
+    windows: list[tuple[int, int, int, int]] = []
+    for i in order:
+        b = boxes[i]
+        if any(b[0] >= x0 and b[1] >= y0 and b[2] <= x1 and b[3] <= y1 for x0, y0, x1, y1 in windows):
+            continue
+        jx, jy = 0.4 * (cw - sizes[i, 0]), 0.4 * (ch - sizes[i, 1])
+        windows.append(window((b[0] + b[2]) / 2 + rng.uniform(-jx, jx), (b[1] + b[3]) / 2 + rng.uniform(-jy, jy)))
+    if not windows:
+        if len(boxes):
+            b = boxes[int(np.argmax(sizes[:, 0] * sizes[:, 1]))]
+            windows.append(window((b[0] + b[2]) / 2 + rng.uniform(-cw / 4, cw / 4), (b[1] + b[3]) / 2))
+        else:
+            windows.append(window(rng.uniform(0, w), rng.uniform(0, h)))
+    out: list[Path] = []
+    for x0, y0, x1, y1 in windows:
+        dst = out_images / f"{image.stem}_f{x0}_{y0}.jpg"
+        _write_patch(img, rows, boxes, (x0, y0, x1, y1), dst, min_visible, min_cover=0.3)
+        out.append(dst)
     return out
 
 
@@ -148,6 +222,23 @@ def prepare(spec: DatasetSpec, out_dir: Path, opts: SmallDataOptions) -> tuple[P
                 f"tiling: {tiled_total} large images cut into {opts.tile} px patches "
                 f"({opts.tile_overlap:.0%} overlap); run the model on patches of the same size"
             )
+    if opts.focus:
+        rng = np.random.default_rng([opts.seed, opts.focus])
+        counts = Counter[str]()
+        for split in ("train", "val"):
+            new = []
+            for img in splits.get(split, []):
+                new += focus_crops(img, out_dir / "focus" / "images" / split / img.parent.name, opts.focus, rng)
+                if rng.random() < opts.focus_full_share:
+                    new.append(img)
+            counts[split] = len(new)
+            if split in splits:
+                splits[split] = new
+        notes.append(
+            f"focus crops: {opts.focus} px crops at the camera's own resolution around every small object "
+            f"({counts['train']} training and {counts['val']} validation samples, {opts.focus_full_share:.0%} "
+            "of the images also whole); the model runs on whole frames at the serving size"
+        )
     if opts.negatives:
         negs = sorted(p for p in opts.negatives.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         with_labels = [p for p in negs if read_labels(p)]

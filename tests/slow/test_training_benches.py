@@ -66,6 +66,10 @@ def test_bench_transfer_runs_end_to_end(tmp_path: Path) -> None:
     assert any("subset of 126 of the 1260" in a for a in meta["small_data"])  # 10% of the train split
     assert any("class-balanced" in a for a in meta["small_data"])
     assert meta["training"]["train_args"]["freeze"] == 4
+    # the bench resumes: runs measured with the same key are kept, not trained again
+    assert main(args) == 0
+    again = json.loads((tmp_path / "transfer.details.json").read_text())
+    assert {k: v["version"] for k, v in again["runs"].items()} == {k: v["version"] for k, v in details["runs"].items()}
 
 
 def test_openvino_export_matches_pytorch(tmp_path: Path) -> None:

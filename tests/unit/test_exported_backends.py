@@ -29,11 +29,11 @@ from inspector.types import Detections, Frame
 TOLERANCES = [
     ("onnx", 2e-3, 0.99),
     ("openvino", 2e-3, 0.99),
-    ("openvino-int8", 0.15, 0.9),  # measured: 0.09 and IoU 0.96 with the calibration below
-    ("onnx-int8", 0.15, 0.9),  # measured: 0.05 and IoU 0.95
+    ("openvino-int8", 0.15, 0.9),  # measured with the 640 px model: 0.021 and IoU 0.938 (mean 0.986)
+    ("onnx-int8", 0.15, 0.9),  # measured: 0.017 and IoU 0.903 (mean 0.977), both on item boxes
 ]
 CONF = 0.25
-CALIBRATION = 24
+CALIBRATION = 64  # 24 left the int8 graphs a borderline box (0.21 vs 0.25 in PyTorch) with the 640 px model
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_exported_backend_matches_pytorch_on_bench_frames(
     assert all(d.class_names == reference[0].class_names for d in ours)
     parity = compare(reference, ours, CONF, conf_tolerance=conf_tol, iou_tolerance=iou_min)
     assert parity["matched"] >= len(frames), parity  # the shipped model finds at least the item in every frame
-    assert parity["ok"], parity
+    assert parity["ok"], json.dumps(parity)
 
 
 def test_openvino_runs_several_views_at_once_with_the_same_answer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from inspector.data.formats import read_dataset
-from inspector.data.synth import FAMILY_ZONES, Bench, generate, image_seed, render_sample
+from inspector.data.synth import FAMILY_ZONES, Bench, DefectMix, generate, image_seed, render_sample
 from inspector.data.synth.camera import CameraParams, apply
 from inspector.data.synth.codes import (
     decode_codes,
@@ -187,6 +188,32 @@ def test_a_dataset_has_defect_free_items_and_empty_benches(tmp_path: Path) -> No
     assert 0.3 <= summary["defect_free_share"] < 0.6
     assert summary["empty_images"] >= 1
     assert sum(summary["boxes_per_class"][n] for n in NAMES[1:]) > 20
+
+
+def test_a_training_render_can_be_richer_in_defects(tmp_path: Path) -> None:
+    rich = DefectMix(defect_free_p=0.0, counts=(3, 4))
+    generate(tmp_path / "rich", 24, seed=2, size=(128, 96), progress=False, workers=1, mix=rich)
+    generate(tmp_path / "plain", 24, seed=2, size=(128, 96), progress=False, workers=1)
+    rich_sum = json.loads((tmp_path / "rich" / "dataset.json").read_text())
+    plain_sum = json.loads((tmp_path / "plain" / "dataset.json").read_text())
+    assert rich_sum["defect_mix"] == {"defect_free_p": 0.0, "defects_per_item": [3, 4]}
+    assert rich_sum["defect_free_share"] < plain_sum["defect_free_share"]
+
+    def defects(summary: dict[str, Any]) -> int:
+        return sum(summary["boxes_per_class"][n] for n in NAMES[1:])
+
+    assert defects(rich_sum) > 1.5 * defects(plain_sum)
+    # the default mix is the generator as it always was: the same picture as a render without one
+    np.testing.assert_array_equal(
+        _render(image_seed(2, 3), (128, 96), with_clean=False, mix=DefectMix()).image,
+        _render(image_seed(2, 3), (128, 96), with_clean=False).image,
+    )
+
+
+@pytest.mark.parametrize(("free", "counts"), [(1.5, (1,)), (0.2, ()), (0.2, (0, 1)), (0.2, (9,))])
+def test_a_defect_mix_out_of_range_is_refused(free: float, counts: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="defect"):
+        DefectMix(free, counts)
 
 
 def test_ean13_encoding_is_the_standard_one() -> None:

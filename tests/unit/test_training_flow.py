@@ -186,3 +186,26 @@ def test_onnx_export_with_parity_goes_into_the_card(trained: tuple[Path, Path, s
     card = (root / version / "card.md").read_text()
     assert "## Exports" in card and "weights.onnx" in card and "Verdict: **pass**" in card
     assert registry.inspect_version(version, root).ok  # exporting does not disturb the entry
+
+
+def test_make_model_finishes_a_first_stage_on_whole_frames(
+    trained: tuple[Path, Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second stage starts from the first stage's weights, at its own size, and says so."""
+    from inspector.training.default_model import main
+
+    root, _, first = trained
+    monkeypatch.chdir(tmp_path)  # the run's work folder (runs/) goes here
+    finish = tmp_path / "finish.yaml"
+    finish.write_text(RECIPE.replace("name: tiny", "name: tiny-finish").replace("imgsz: 64", "imgsz: 96"))
+    args = ["--train-images", "12", "--val", "0.34", "--test-images", "6", "--datasets", str(tmp_path / "synth")]
+    args += ["--models-dir", str(root), "--finish-from", first, "--finish-recipe", str(finish)]
+    assert main([*args, "--name", "tiny-finished", "--promote", "never", "--threads", "2"]) == 0
+    meta = registry.load_meta("tiny-finished", root)
+    assert [s["version"] for s in meta["training"]["stages"]] == [first, "tiny-finished"]
+    assert meta["init"] == f"version {first}" and meta["imgsz"] == 96
+    assert meta["dataset"]["name"] == "bench-s1-12-df15-d122334"  # the defect-rich training render
+    assert next(iter(meta["evaluations"].values()))["imgsz"] == 96  # evaluated at the finishing size
+    card = (root / "tiny-finished" / "card.md").read_text()
+    assert "second stage of two: " in card and "both stages together trained for" in card
+    assert registry.active_version(root) != "tiny-finished"  # --promote never

@@ -46,6 +46,20 @@ def test_recipe_overrides_are_validated(tmp_path: Path) -> None:
     assert "time_budget_min: 1.5" in r2.to_yaml()
 
 
+def test_the_default_recipe_trains_on_crops_and_serves_whole_frames(repo_root: Path) -> None:
+    r = load_recipe(repo_root / "models" / "recipes" / "bench-det.yaml")
+    # crops at the camera's resolution: the training input is the crop, the serving input the whole frame
+    assert r.small_data.focus == r.imgsz and r.serve_imgsz == 640 and r.small_data.active()
+
+
+def test_a_training_render_names_its_defect_mix() -> None:
+    from inspector.data.synth import DefectMix
+    from inspector.training.default_model import mix_suffix
+
+    assert mix_suffix(DefectMix()) == ""  # the default render keeps its folder name, and is reused
+    assert mix_suffix(DefectMix(0.15, (1, 2, 2, 3, 3, 4))) == "-df15-d122334"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from inspector.training.dataset import read_data_yaml
-from inspector.training.smalldata import SmallDataOptions, prepare, read_labels, repeat_factors, tile_image
+from inspector.training.smalldata import (
+    SmallDataOptions,
+    focus_crops,
+    prepare,
+    read_labels,
+    repeat_factors,
+    tile_image,
+)
 from tests.builders import tiny_yolo_dataset
 
 
@@ -134,3 +141,77 @@ def test_transfer_bench_refuses_a_share_outside_0_100(percent: int) -> None:
 
     with pytest.raises(ValueError, match="percentage"):
         subset_size(percent, 100)
+
+
+def test_focus_crops_keep_small_objects_at_their_own_resolution(tmp_path: Path) -> None:
+    # a 640x480 frame: one large item and two small defects far apart -> one native-size crop each
+    img = _write(
+        tmp_path / "ds" / "images" / "train",
+        "frame",
+        [
+            "0 0.5 0.5 0.8 0.8",  # item 512x384 px: larger than a crop, seen through it
+            "1 0.2 0.25 0.03125 0.041667",  # 20x20 px at (118..138, 110..130)
+            "2 0.8 0.75 0.0625 0.0208333",  # 40x10 px at (492..532, 355..365)
+        ],
+        size=(640, 480),
+    )
+    out_dir = tmp_path / "out" / "images" / "train"
+    crops = focus_crops(img, out_dir, 320, np.random.default_rng(0))
+    assert len(crops) == 2
+    sizes = {1: (20, 20), 2: (40, 10)}
+    seen = set()
+    for crop in crops:
+        assert cv2.imread(str(crop)).shape == (320, 320, 3)  # cut, never resized
+        rows = read_labels(crop)
+        assert 0 in {r[0] for r in rows}  # the item, clipped: it covers most of the crop
+        for cls, _cx, _cy, w, h in rows:
+            if cls in sizes:
+                assert (w * 320, h * 320) == pytest.approx(sizes[cls], abs=0.01)  # same pixels as in the frame
+                seen.add(cls)
+    assert seen == {1, 2}
+    # the same generator state gives the same crops
+    again = focus_crops(img, tmp_path / "again" / "images" / "train", 320, np.random.default_rng(0))
+    assert [read_labels(c) for c in again] == [read_labels(c) for c in crops]
+
+
+def test_focus_crops_of_an_image_without_small_objects(tmp_path: Path) -> None:
+    d = tmp_path / "ds" / "images" / "train"
+    item_only = _write(d, "item", ["0 0.5 0.5 0.9 0.9"], size=(640, 480))
+    empty = _write(d, "empty", [], size=(640, 480))
+    (crop,) = focus_crops(item_only, tmp_path / "o" / "images" / "t", 320, np.random.default_rng(1))
+    assert [r[0] for r in read_labels(crop)] == [0]
+    (crop,) = focus_crops(empty, tmp_path / "o" / "images" / "t", 320, np.random.default_rng(1))
+    assert read_labels(crop) == [] and cv2.imread(str(crop)).shape == (320, 320, 3)
+
+
+@pytest.mark.parametrize(("full_share", "whole"), [(0.0, 0), (1.0, 3)])
+def test_prepare_focus_crops_train_and_val_only(tmp_path: Path, full_share: float, whole: int) -> None:
+    ds = tmp_path / "ds"
+    for split, n in (("train", 3), ("val", 1), ("test", 1)):
+        for i in range(n):
+            _write(ds / "images" / split, f"{split}{i}", ["0 0.5 0.5 0.5 0.5", "1 0.1 0.1 0.05 0.05"], (640, 480))
+    (ds / "data.yaml").write_text("train: images/train\nval: images/val\ntest: images/test\nnames: [item, scratch]\n")
+    spec = read_data_yaml(ds / "data.yaml")
+    out, notes = prepare(spec, tmp_path / "d", SmallDataOptions(focus=320, focus_full_share=full_share))
+    derived = read_data_yaml(out)
+    train = derived.images("train")
+    assert sum(1 for p in train if p in spec.images("train")) == whole
+    assert all(cv2.imread(str(p)).shape[:2] == (320, 320) for p in train if p not in spec.images("train"))
+    assert derived.images("test") == [p.absolute() for p in spec.images("test")]  # evaluated whole
+    assert "focus crops: 320 px" in notes[0]
+
+
+def test_a_transfer_run_is_measured_again_only_when_what_decides_it_changes() -> None:
+    from inspector.training.bench_transfer import run_key
+
+    key = run_key(10, "ours", 30.0, 0, "name: r\n", "abc")
+    assert key == run_key(10, "ours", 30.0, 0, "name: r\n", "abc")
+    for changed in (
+        run_key(25, "ours", 30.0, 0, "name: r\n", "abc"),
+        run_key(10, "scratch", 30.0, 0, "name: r\n", None),
+        run_key(10, "ours", 20.0, 0, "name: r\n", "abc"),
+        run_key(10, "ours", 30.0, 1, "name: r\n", "abc"),
+        run_key(10, "ours", 30.0, 0, "name: r2\n", "abc"),
+        run_key(10, "ours", 30.0, 0, "name: r\n", "new weights"),
+    ):
+        assert changed != key

@@ -8,13 +8,14 @@ does; ``generate`` writes a YOLO dataset with JSON sidecars.
 from inspector.data.synth.dataset import contact_sheet, generate, image_seed, measure_speed, render_sample
 from inspector.data.synth.defects import ALLOWED, DEFECTS
 from inspector.data.synth.families import FAMILY_ZONES
-from inspector.data.synth.scene import Bench, Sample
+from inspector.data.synth.scene import Bench, DefectMix, Sample
 
 __all__ = [
     "ALLOWED",
     "DEFECTS",
     "FAMILY_ZONES",
     "Bench",
+    "DefectMix",
     "Sample",
     "contact_sheet",
     "generate",

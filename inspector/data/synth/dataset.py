@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from inspector.data.draw import draw_boxes
 from inspector.data.synth.defects import DEFECTS
-from inspector.data.synth.scene import EMPTY_P, Bench, Sample
+from inspector.data.synth.scene import DEFAULT_MIX, EMPTY_P, Bench, DefectMix, Sample
 from inspector.items import FAMILIES
 from inspector.labelmap import default_labelmap
 
@@ -49,10 +49,12 @@ def render_sample(seed: int, size: tuple[int, int] = (640, 480)) -> Sample:
     return Sample(image=r.image, clean=r.clean, xyxy=r.xyxy, class_ids=r.class_ids, meta=r.meta)
 
 
-def _render(seed: int, size: tuple[int, int], with_clean: bool) -> Any:
+def _render(seed: int, size: tuple[int, int], with_clean: bool, mix: DefectMix = DEFAULT_MIX) -> Any:
     rng = np.random.default_rng([0x5A4D, int(seed)])
     bench = Bench(int(rng.integers(1 << 31)), size)
-    return bench.render(int(rng.integers(1 << 31)), empty=bool(rng.random() < EMPTY_P), with_clean=with_clean)
+    return bench.render(
+        int(rng.integers(1 << 31)), empty=bool(rng.random() < EMPTY_P), with_clean=with_clean, mix=mix
+    )
 
 
 def yolo_lines(xyxy: npt.ArrayLike, class_ids: npt.ArrayLike, w: int, h: int) -> str:
@@ -72,11 +74,11 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _write_one(task: tuple[Path, int, int, int, int, float, float]) -> dict[str, Any]:
-    root, seed, index, w, h, val, test = task
+def _write_one(task: tuple[Path, int, int, int, int, float, float, DefectMix]) -> dict[str, Any]:
+    root, seed, index, w, h, val, test, mix = task
     t0 = time.perf_counter()
     split = split_of(seed, index, val, test)
-    r = _render(image_seed(seed, index), (w, h), with_clean=False)
+    r = _render(image_seed(seed, index), (w, h), with_clean=False, mix=mix)
     stem = f"{index:06d}"
     img_path = root / "images" / split / f"{stem}.jpg"
     if not cv2.imwrite(str(img_path), r.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
@@ -112,8 +114,13 @@ def generate(
     test: float = 0.15,
     progress: bool = True,
     workers: int | None = None,
+    mix: DefectMix = DEFAULT_MIX,
 ) -> Path:
-    """Render ``n_images`` into a YOLO dataset (images/, labels/, meta/ per split); returns its data.yaml."""
+    """Render ``n_images`` into a YOLO dataset (images/, labels/, meta/ per split); returns its data.yaml.
+
+    ``mix`` changes how many items carry defects and how many: a training set may be richer in
+    defects than the test sets, which keep the default.
+    """
     if n_images < 1:
         raise ValueError("the number of images must be at least 1")
     if not (0.0 <= val < 1.0 and 0.0 <= test < 1.0 and val + test < 1.0):
@@ -127,7 +134,7 @@ def generate(
         for sub in ("images", "labels", "meta"):
             (out_dir / sub / split).mkdir(parents=True, exist_ok=True)
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    tasks = ((out_dir, int(seed), i, w, h, float(val), float(test)) for i in range(n_images))
+    tasks = ((out_dir, int(seed), i, w, h, float(val), float(test), mix) for i in range(n_images))
     split_counts: Counter[str] = Counter()
     class_counts: Counter[int] = Counter()
     family_counts: Counter[str] = Counter()
@@ -168,6 +175,7 @@ def generate(
         "defect_free_share": round(n_free / n_items, 4) if n_items else None,
         "seconds": round(seconds, 2),
         "workers": n_workers,
+        "defect_mix": {"defect_free_p": mix.defect_free_p, "defects_per_item": list(mix.counts)},
     }
     (out_dir / "dataset.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return data_yaml

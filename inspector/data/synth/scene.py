@@ -54,6 +54,24 @@ _BENCH, _ITEM = 0xBE4C, 0x17E3
 
 
 @dataclass(frozen=True)
+class DefectMix:
+    """How often items carry defects, and how many: the test sets keep the default; a training render
+    may ask for more defects per picture, so a CPU-bound training run sees more of them per second."""
+
+    defect_free_p: float = DEFECT_FREE_P
+    counts: tuple[int, ...] = (1, 1, 1, 2, 2, 3)  # defects on a damaged item, drawn uniformly from this list
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.defect_free_p <= 1.0:
+            raise ValueError(f"defect-free share must be within 0..1, got {self.defect_free_p}")
+        if not self.counts or min(self.counts) < 1 or max(self.counts) > 8:
+            raise ValueError(f"defects per item must be a list of counts from 1 to 8, got {list(self.counts)}")
+
+
+DEFAULT_MIX = DefectMix()
+
+
+@dataclass(frozen=True)
 class Sample:
     """One synthetic camera picture and its ground truth."""
 
@@ -323,6 +341,7 @@ class Bench:
         with_clean: bool = False,
         n_defects: int | None = None,
         classes: tuple[str, ...] | None = None,
+        mix: DefectMix = DEFAULT_MIX,
         _skip: frozenset[int] = frozenset(),
     ) -> _Render:
         """Render one picture; ``with_clean=False`` skips the defect-free twin (dataset writing)."""
@@ -371,9 +390,9 @@ class Bench:
                 canvas.lpn_sticker(random_lpn(rng), flat)
             defects_rgb = canvas.rgb.copy()
             defects_alpha = canvas.alpha.copy()
-            no_defect = (rng.random() < DEFECT_FREE_P) if defect_free is None else bool(defect_free)
+            no_defect = (rng.random() < mix.defect_free_p) if defect_free is None else bool(defect_free)
             if not no_defect:
-                want = n_defects if n_defects is not None else int(rng.choice([1, 1, 1, 2, 2, 3]))
+                want = n_defects if n_defects is not None else int(rng.choice(list(mix.counts)))
                 painted = _paint_defects(canvas, defects_rgb, defects_alpha, want, rng, classes, _skip)
             place = self._placement(canvas, angle, rng)
             m_item, win = place
@@ -402,6 +421,7 @@ class Bench:
                     with_clean=with_clean,
                     n_defects=n_defects,
                     classes=classes,
+                    mix=mix,
                     _skip=_skip | more,
                 )
             # item box: the item as it now looks (a missing cap leaves the neck)
