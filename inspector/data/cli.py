@@ -82,7 +82,7 @@ def synth(
     from inspector.data.synth import contact_sheet as sheet
 
     try:
-        mix = DefectMix(defect_free, tuple(int(c) for c in defects_per_item.split(",") if c.strip()))
+        mix = DefectMix.parse(defect_free, defects_per_item)
     except ValueError as exc:
         raise ValueError(f"--defects-per-item {defects_per_item!r}: {exc}") from exc
     torch.set_num_threads(1)  # rendering is many small steps; workers give the parallelism

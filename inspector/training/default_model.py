@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from inspector.training.run import train_version
 
     t_start = time.perf_counter()
-    mix = DefectMix(args.train_defect_free, tuple(int(c) for c in args.train_defects.split(",") if c.strip()))
+    mix = DefectMix.parse(args.train_defect_free, args.train_defects)
     train_data = synth_dataset(
         args.datasets / f"bench-s{args.seed}-{args.train_images}{mix_suffix(mix)}",
         args.train_images,
@@ -152,9 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     version = args.finish_from
     if version is None:
         recipe = load_recipe(args.recipe).with_overrides(time_budget_min=args.minutes)
+        one_stage = str(args.finish_recipe) == "none"
         with ProgressReporter(label=recipe.name) as reporter:
             version = train_version(
-                train_data, recipe, root=args.models_dir, threads=args.threads, report=reporter, notes=notes
+                train_data,
+                recipe,
+                root=args.models_dir,
+                version=args.name if one_stage else None,
+                threads=args.threads,
+                report=reporter,
+                notes=notes,
             ).version
         print(f"first stage registered as {version}", file=sys.stderr, flush=True)
     if str(args.finish_recipe) != "none":

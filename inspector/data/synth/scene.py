@@ -67,6 +67,11 @@ class DefectMix:
         if not self.counts or min(self.counts) < 1 or max(self.counts) > 8:
             raise ValueError(f"defects per item must be a list of counts from 1 to 8, got {list(self.counts)}")
 
+    @classmethod
+    def parse(cls, defect_free_p: float, counts: str) -> DefectMix:
+        """From the command line's form: a share and a comma-separated list (``1,2,2,3``)."""
+        return cls(defect_free_p, tuple(int(c) for c in counts.split(",") if c.strip()))
+
 
 DEFAULT_MIX = DefectMix()
 
