@@ -10,7 +10,7 @@ THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 export INSPECTOR_THREADS ?= $(THREADS)
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-all lint bench model bench-neu bench-transfer clean help
+.PHONY: venv run test test-all lint bench model pretrain bench-neu bench-transfer clean help
 
 help:
 	@echo "make run    - start the station (API + operator page) on its embedded defaults"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks, written to bench/results.json"
 	@echo "make model  - train the default model on the synthetic bench"
+	@echo "make pretrain - train the defect-features checkpoint that fine-tuning starts from"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +54,13 @@ MODEL_IMAGES ?= 3200
 MODEL_MINUTES ?= 48
 model: venv
 	$(BIN)/python -m inspector.training.default_model --train-images $(MODEL_IMAGES) --minutes $(MODEL_MINUTES)
+
+# The general defect-features checkpoint that fine-tuning starts from (--init pretrain): the synthetic bench
+# plus any labelled datasets given in PRETRAIN_ADD (space-separated data.yaml paths; their test splits are left out).
+PRETRAIN_MINUTES ?= 35
+PRETRAIN_ADD ?=
+pretrain: venv
+	$(BIN)/python -m inspector.training.pretrain --minutes $(PRETRAIN_MINUTES) $(foreach d,$(PRETRAIN_ADD),--add $(d))
 
 # NEU-DET: our recipe vs plain ultralytics defaults, same budget and splits -> bench/neu-det.json.
 NEU_SRC ?= ../shared/datasets/neu-det

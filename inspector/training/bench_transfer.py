@@ -1,10 +1,10 @@
 """``make bench-transfer``: does starting from our own weights help with little data?
 
 For seeded subsets of 10%, 25% and 100% of NEU-DET's train split, two models train under the
-same budget and are evaluated on the full test split: one from scratch, one starting
-from our shipped model (backbone and neck transferred, head resized to NEU-DET's six
-classes, fine-tuning schedule). Both use the small-data aids (image caching and
-class-balanced sampling). Results go to ``bench/transfer.json`` as
+same budget and are evaluated on the full test split: one from scratch, one starting from
+our own weights, the general defect-features checkpoint of ``make pretrain`` (backbone and
+neck transferred, head resized to NEU-DET's six classes, fine-tuning schedule). Both use the
+small-data aids (image caching and class-balanced sampling). Results go to ``bench/transfer.json`` as
 ``{"10": {"scratch": mAP50, "ours": mAP50}, ...}``, keyed by the percentage.
 
 Six runs of 30 minutes do not fit in one sitting, so every finished run is written at once
@@ -22,8 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from inspector.paths import REPO_ROOT
 from inspector.training.bench_neu import import_neu
+from inspector.training.recipe import Recipe
 from inspector.training.script import cli_main
 
 PERCENTS = (10, 25, 100)
@@ -45,6 +48,21 @@ def run_key(percent: int, label: str, minutes: float, seed: int, recipe_yaml: st
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def recipe_key_text(recipe: Recipe) -> str:
+    """The recipe as it enters a run key: settings left at their defaults are left out, so a
+    field added to recipes later (at a default that changes nothing) keeps finished runs valid."""
+    return yaml.safe_dump(recipe.model_dump(exclude_none=True, exclude_defaults=True), sort_keys=True)
+
+
+def table(details: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """``{"10": {"scratch": mAP50, "ours": mAP50}, ...}`` from the runs' details, shares in order."""
+    out: dict[str, dict[str, float]] = {}
+    for run in sorted(details, key=lambda k: (int(k.split("-")[0]), k)):
+        pct, label = run.split("-", 1)
+        out.setdefault(pct, {})[label] = details[run]["map50"]
+    return out
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -56,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--percents", default=",".join(map(str, PERCENTS)), help="comma-separated shares of the train split, in %%"
     )
-    ap.add_argument("--init", default="active", help="our weights: active | a registry version | a .pt file")
+    ap.add_argument(
+        "--sides", default="scratch,ours", help="which runs of each share: scratch, ours or both (comma-separated)"
+    )
+    ap.add_argument(
+        "--init",
+        default="pretrain",
+        help="our weights: pretrain (the defect-features checkpoint, else the active model) | active | "
+        "a registry version | a .pt file",
+    )
     ap.add_argument("--scratch-recipe", type=Path, default=REPO_ROOT / "models" / "recipes" / "neu-det.yaml")
     ap.add_argument("--transfer-recipe", type=Path, default=REPO_ROOT / "models" / "recipes" / "neu-transfer.yaml")
     ap.add_argument("--models-dir", type=Path, default=None, help="registry holding the --init version")
@@ -64,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=REPO_ROOT / "bench" / "work" / "transfer")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--fresh", action="store_true", help="train every run again, even those already measured")
+    ap.add_argument("--fresh", action="store_true", help="train the chosen runs again, even those already measured")
     args = ap.parse_args(argv)
 
     from inspector import registry, runtime
@@ -74,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     from inspector.training.run import resolve_init
 
     percents = [int(s) for s in args.percents.split(",") if s.strip()]
+    sides = [s.strip() for s in args.sides.split(",") if s.strip()]
+    if not sides or set(sides) - {"scratch", "ours"}:
+        raise ValueError(f"--sides takes scratch, ours or both, not {args.sides!r}")
     data_yaml = import_neu(args.src, args.work / "neu-det")
     from inspector.training.dataset import read_data_yaml
 
@@ -85,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     root = args.work / "registry"
     details_path = args.out.with_name(args.out.stem + ".details.json")
     done: dict[str, Any] = {}
-    if details_path.is_file() and not args.fresh:
+    if details_path.is_file():
         done = json.loads(details_path.read_text(encoding="utf-8")).get("runs", {})
     init_sha = _sha256(init_weights)
-    results: dict[str, Any] = {}
-    details: dict[str, Any] = {}
+    # runs measured earlier (other shares or sides) stay in the files until they are run again
+    details: dict[str, Any] = dict(done)
+    results = table(details)
     run_info: dict[str, Any] = {
         "budget_minutes": args.minutes,
         "init": init_label,
@@ -101,11 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     for pct in percents:
         n = subset_size(pct, n_train)
-        row: dict[str, float] = {}
         for label, path, init in (
             ("scratch", args.scratch_recipe, "scratch"),
             ("ours", args.transfer_recipe, str(init_weights)),
         ):
+            if label not in sides:
+                continue
             base = load_recipe(path)
             recipe = base.with_overrides(
                 time_budget_min=args.minutes,
@@ -115,24 +146,25 @@ def main(argv: list[str] | None = None) -> int:
                     update={"subset": n, "subset_seed": args.seed, "balance": True}
                 ).model_dump(),
             )
-            generic = recipe.model_copy(update={"init": "scratch" if label == "scratch" else "ours"}).to_yaml()
+            generic = recipe_key_text(recipe.model_copy(update={"init": "scratch" if label == "scratch" else "ours"}))
             key = run_key(pct, label, args.minutes, args.seed, generic, None if label == "scratch" else init_sha)
             earlier = done.get(f"{pct}-{label}")
-            if earlier is not None and earlier.get("key") == key:
+            if earlier is not None and earlier.get("key") == key and not args.fresh:
                 print(f"{pct}% {label}: measured before (key {key}), kept", file=sys.stderr, flush=True)
                 rec = earlier
             else:
                 what = f"{label} {pct}% ({n or n_train} images)"
                 rec = run_one(what, recipe, data_yaml, root, args.work, n_threads)
                 rec |= {"train_images": n or n_train, "key": key, "finished_at": registry.now_iso()}
-            row[label] = rec["map50"]
+                if label == "ours":
+                    rec |= {"init": init_label, "init_sha256": init_sha}
             details[f"{pct}-{label}"] = rec
-            results[str(pct)] = dict(row)
+            results = table(details)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             # every finished run is kept at once: a stopped bench resumes from here
             args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
             details_path.write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
-        print(f"{pct}% of the train split: {row}", file=sys.stderr, flush=True)
+        print(f"{pct}% of the train split: {results.get(str(pct), {})}", file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
     print(f"written to {args.out} (run details in {details_path})", file=sys.stderr)
     return 0

@@ -150,6 +150,13 @@ def render_card(meta: Mapping[str, Any]) -> str:
     if recipe.get("description"):
         lines += [str(recipe["description"]).strip(), ""]
     lines += [f"Detects {len(names)} classes: {', '.join(names)}.", ""]
+    if recipe.get("role") == "pretrain":
+        lines += [
+            "Role: **pretraining checkpoint**, a starting point for fine-tuning, not a model to serve: "
+            "`inspector train --init pretrain` (or this version's name) transfers its backbone and neck "
+            "and resizes its head to the new dataset's classes.",
+            "",
+        ]
     verdict = target_verdict(meta.get("target"), primary)
     if verdict:
         lines += [f"Target: {verdict}.", ""]

@@ -41,7 +41,11 @@ def train_cmd(
     ] = None,
     init: Annotated[
         str | None,
-        typer.Option(help="start from: scratch | active | a registry version | a .pt file (default: the recipe's)"),
+        typer.Option(
+            help="start from: pretrain | scratch | active | a registry version | a .pt file (default: the "
+            "recipe's; a recipe that names none starts from our newest pretraining checkpoint, else the "
+            "active model, else scratch)"
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="version name (default <recipe>-YYYYMMDD-HHMM)")] = None,
     seed: Annotated[int | None, typer.Option(help="override the recipe's seed")] = None,
@@ -147,7 +151,8 @@ def list_cmd(models_dir: ModelsDirOpt = None) -> None:
             f4(ev.get("map50_95")) if ev else "",
             key or "",
             f"{size:.1f} MB",
-            "ok" if st.ok else "BROKEN: " + "; ".join(st.problems),
+            ("ok" if st.ok else "BROKEN: " + "; ".join(st.problems))
+            + (" (pretraining checkpoint)" if (meta.get("recipe") or {}).get("role") == "pretrain" else ""),
         )
     Console().print(table)
 

@@ -50,6 +50,7 @@ class SmallData(BaseModel):
         None, ge=64, description="train on native-resolution crops of this size around small objects (see serve_imgsz)"
     )
     focus_full_share: float = Field(0.25, ge=0.0, le=1.0, description="share of images also kept whole")
+    gray_share: float = Field(0.0, ge=0.0, le=1.0, description="share of focus crops written in grey")
     subset: int | None = Field(None, ge=1, description="train on a seeded subset of this many images")
     subset_seed: int = 0
 
@@ -64,8 +65,16 @@ class Recipe(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,60}$")
     description: str = ""
+    role: Literal["detector", "pretrain"] = Field(
+        "detector",
+        description="pretrain: a general defect-features checkpoint, where fine-tuning starts (--init pretrain)",
+    )
     model: str = Field("yolov8n.yaml", description="ultralytics model yaml (built from scratch) or a .yaml path")
-    init: str = Field("scratch", description="scratch | a registry version | a .pt path | active")
+    init: str = Field(
+        "pretrain",
+        description="pretrain (our newest pretraining checkpoint, else the active model, else scratch) | "
+        "scratch | active | a registry version | a .pt path",
+    )
     imgsz: int = Field(640, ge=32, le=4096, description="training input size")
     serve_imgsz: int | None = Field(
         None, ge=32, le=4096, description="input size for evaluation and serving (default: imgsz)"

@@ -35,10 +35,17 @@ def resolve_init(init: str, root: Path | None = None) -> tuple[Path | None, str]
     """Where training starts: ``(None, "scratch")`` or ``(weights, description)``.
 
     ``active`` means the promoted version when there is one (a broken one is an error,
-    not a silent fall-back to scratch), else scratch.
+    not a silent fall-back to scratch), else scratch. ``pretrain`` means the newest general
+    defect-features checkpoint (a version trained by a ``role: pretrain`` recipe), else
+    ``active``.
     """
     if init == "scratch":
         return None, "scratch"
+    if init == "pretrain":
+        version = newest_pretrain(root)
+        if version is not None:
+            return registry.check_version(version, root), f"version {version} (pretraining checkpoint)"
+        init = "active"
     if init == "active":
         version = registry.active_version(root)
         if version is None:
@@ -50,6 +57,19 @@ def resolve_init(init: str, root: Path | None = None) -> tuple[Path | None, str]
             raise DetectorError(f"initial weights not found: {as_path}")
         return as_path, f"file {as_path}"
     return registry.check_version(init, root), f"version {init}"
+
+
+def newest_pretrain(root: Path | None = None) -> str | None:
+    """The most recently trained pretraining checkpoint in the registry, if any."""
+    found: list[tuple[str, str]] = []
+    for version in registry.list_versions(root):
+        try:
+            meta = registry.load_meta(version, root)
+        except (OSError, ValueError, registry.RegistryError):
+            continue  # a broken entry is reported by 'models list', not chosen here
+        if (meta.get("recipe") or {}).get("role") == "pretrain":
+            found.append((str(meta.get("created_at", "")), version))
+    return max(found)[1] if found else None
 
 
 def read_results_csv(run_dir: Path) -> list[dict[str, float]]:
@@ -115,7 +135,7 @@ def train_version(
         from inspector.training.smalldata import SmallDataOptions, prepare
 
         sd = recipe.small_data
-        derived, notes = prepare(
+        derived, aid_notes = prepare(
             spec,
             (work_dir / "data" / name).resolve(),
             SmallDataOptions(
@@ -126,11 +146,12 @@ def train_version(
                 tile_overlap=sd.tile_overlap,
                 focus=sd.focus,
                 focus_full_share=sd.focus_full_share,
+                gray_share=sd.gray_share,
                 subset=sd.subset,
                 seed=sd.subset_seed,
             ),
         )
-        aids += notes
+        aids += aid_notes
         spec = read_data_yaml(derived)
     data_fp = fingerprint(spec) if recipe.small_data.active() else source_fp
 

@@ -30,6 +30,7 @@ class SmallDataOptions:
     tile_overlap: float = 0.2
     focus: int | None = None  # native-resolution crops of this size around the small objects (train and val)
     focus_full_share: float = 0.25  # share of images also kept whole (shrunk by the trainer: whole large objects)
+    gray_share: float = 0.0  # share of focus crops written in grey: features that do not hang on colour
     subset: int | None = None  # keep this many training images (seeded), for small-data studies
     seed: int = 0
     splits_to_tile: tuple[str, ...] = field(default=("train", "val", "test"))
@@ -95,6 +96,7 @@ def _write_patch(
     dst: Path,
     min_visible: float,
     min_cover: float = 2.0,
+    gray: bool = False,
 ) -> None:
     """Write ``img[window]`` to ``dst`` and its YOLO label: boxes clipped to the window.
 
@@ -117,7 +119,10 @@ def _write_patch(
     dst_label = Path(str(dst.parent).replace("/images/", "/labels/")) / f"{dst.stem}.txt"
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst_label.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(dst), img[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    patch = img[y0:y1, x0:x1]
+    if gray:  # three equal channels: the model's input stays BGR
+        patch = np.asarray(cv2.cvtColor(cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), np.uint8)
+    cv2.imwrite(str(dst), patch, [cv2.IMWRITE_JPEG_QUALITY, 95])
     dst_label.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
 
 
@@ -140,7 +145,12 @@ def tile_image(image: Path, out_images: Path, tile: int, overlap: float, min_vis
 
 
 def focus_crops(
-    image: Path, out_images: Path, size: int, rng: np.random.Generator, min_visible: float = 0.4
+    image: Path,
+    out_images: Path,
+    size: int,
+    rng: np.random.Generator,
+    min_visible: float = 0.4,
+    gray_share: float = 0.0,
 ) -> list[Path]:
     """Native-resolution ``size`` x ``size`` crops that together hold every small object of the image.
 
@@ -148,7 +158,9 @@ def focus_crops(
     two; trained on crops at the camera's own scale it sees them as they are, for a fraction of the
     cost of a large input, and then runs on the whole frame at that scale. Each object that fits
     in a crop gets one (jittered) unless an earlier crop already holds it; an image without such
-    objects gives one crop around its largest object, or anywhere when it has none.
+    objects gives one crop around its largest object, or anywhere when it has none. A share
+    ``gray_share`` of the crops is written in grey, for features meant to transfer to grey
+    images (steel, paper, X-ray).
     """
     img = _read(image)
     h, w = img.shape[:2]
@@ -180,7 +192,8 @@ def focus_crops(
     out: list[Path] = []
     for x0, y0, x1, y1 in windows:
         dst = out_images / f"{image.stem}_f{x0}_{y0}.jpg"
-        _write_patch(img, rows, boxes, (x0, y0, x1, y1), dst, min_visible, min_cover=0.3)
+        gray = gray_share > 0 and bool(rng.random() < gray_share)
+        _write_patch(img, rows, boxes, (x0, y0, x1, y1), dst, min_visible, min_cover=0.3, gray=gray)
         out.append(dst)
     return out
 
@@ -228,7 +241,13 @@ def prepare(spec: DatasetSpec, out_dir: Path, opts: SmallDataOptions) -> tuple[P
         for split in ("train", "val"):
             new = []
             for img in splits.get(split, []):
-                new += focus_crops(img, out_dir / "focus" / "images" / split / img.parent.name, opts.focus, rng)
+                new += focus_crops(
+                    img,
+                    out_dir / "focus" / "images" / split / img.parent.name,
+                    opts.focus,
+                    rng,
+                    gray_share=opts.gray_share,
+                )
                 if rng.random() < opts.focus_full_share:
                     new.append(img)
             counts[split] = len(new)
@@ -238,6 +257,7 @@ def prepare(spec: DatasetSpec, out_dir: Path, opts: SmallDataOptions) -> tuple[P
             f"focus crops: {opts.focus} px crops at the camera's own resolution around every small object "
             f"({counts['train']} training and {counts['val']} validation samples, {opts.focus_full_share:.0%} "
             "of the images also whole); the model runs on whole frames at the serving size"
+            + (f"; {opts.gray_share:.0%} of the crops in grey" if opts.gray_share else "")
         )
     if opts.negatives:
         negs = sorted(p for p in opts.negatives.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)

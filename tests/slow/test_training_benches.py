@@ -70,6 +70,32 @@ def test_bench_transfer_runs_end_to_end(tmp_path: Path) -> None:
     assert main(args) == 0
     again = json.loads((tmp_path / "transfer.details.json").read_text())
     assert {k: v["version"] for k, v in again["runs"].items()} == {k: v["version"] for k, v in details["runs"].items()}
+    # one side of one share at a time: the runs measured before stay in both files
+    assert main([*args, "--sides", "ours", "--fresh"]) == 0
+    third = json.loads((tmp_path / "transfer.details.json").read_text())
+    assert set(third["runs"]) == {"10-scratch", "10-ours"}
+    assert third["runs"]["10-scratch"]["version"] == details["runs"]["10-scratch"]["version"]
+    assert third["runs"]["10-ours"]["version"] != details["runs"]["10-ours"]["version"]
+
+
+def test_pretrain_with_an_added_dataset_registers_a_checkpoint_that_fine_tuning_starts_from(tmp_path: Path) -> None:
+    from inspector.training.pretrain import main
+    from inspector.training.run import newest_pretrain, resolve_init
+
+    added = tiny_yolo_dataset(tmp_path / "added", n_train=6, n_val=3, size=96)
+    root = tmp_path / "models"
+    args = ["--train-images", "24", "--test-images", "8", "--datasets", str(tmp_path / "synth")]
+    args += ["--models-dir", str(root), "--minutes", "0.2", "--add", str(added), "--name", "pre-1", "--threads", "2"]
+    assert main(args) == 0
+    meta = registry.load_meta("pre-1", root)
+    assert meta["recipe"]["role"] == "pretrain" and meta["init"] == "scratch"
+    assert any("in grey" in a for a in meta["small_data"])
+    assert any(f"added dataset {added}" in n for n in meta["notes"])
+    assert meta["primary_evaluation"].endswith("-val")  # the union's classes: measured on the merged val split
+    assert "pretraining checkpoint" in (root / "pre-1" / "card.md").read_text()
+    assert registry.active_version(root) is None  # never promoted
+    assert newest_pretrain(root) == "pre-1"
+    assert resolve_init("pretrain", root)[0] == root / "pre-1" / "weights.pt"
 
 
 def test_openvino_export_matches_pytorch(tmp_path: Path) -> None:

@@ -215,3 +215,39 @@ def test_a_transfer_run_is_measured_again_only_when_what_decides_it_changes() ->
         run_key(10, "ours", 30.0, 0, "name: r\n", "new weights"),
     ):
         assert changed != key
+
+
+def test_the_transfer_table_keeps_every_measured_run_in_share_order() -> None:
+    from inspector.training.bench_transfer import table
+
+    details = {"100-scratch": {"map50": 0.6}, "10-ours": {"map50": 0.3}, "10-scratch": {"map50": 0.1}}
+    assert table(details) == {"10": {"ours": 0.3, "scratch": 0.1}, "100": {"scratch": 0.6}}
+    assert list(table(details)) == ["10", "100"]
+
+
+@pytest.mark.parametrize(("gray_share", "expect_gray"), [(0.0, False), (1.0, True)])
+def test_focus_crops_in_grey_on_request(tmp_path: Path, gray_share: float, expect_gray: bool) -> None:
+    d = tmp_path / "images" / "train"
+    src = _write(d, "a", ["1 0.5 0.5 0.05 0.05"], size=(640, 480))
+    colour = np.zeros((480, 640, 3), np.uint8)
+    colour[..., 2] = 200  # red: grey makes the three channels equal
+    cv2.imwrite(str(src), colour)
+    out = focus_crops(src, tmp_path / "out" / "images" / "train", 320, np.random.default_rng(0), gray_share=gray_share)
+    img = cv2.imread(str(out[0]))
+    channels_equal = bool(np.abs(img[..., 0].astype(int) - img[..., 2].astype(int)).max() <= 2)
+    assert channels_equal is expect_gray
+    assert read_labels(out[0])[0][0] == 1  # the label follows the crop either way
+
+
+def test_a_transfer_run_key_ignores_settings_left_at_their_defaults(tmp_path: Path) -> None:
+    from inspector.training.bench_transfer import recipe_key_text
+    from inspector.training.recipe import load_recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\nimgsz: 320\nsmall_data: {balance: true}\n")
+    base = load_recipe(path)
+    text = recipe_key_text(base)
+    assert "imgsz: 320" in text and "balance: true" in text
+    assert "gray_share" not in text and "role" not in text  # fields at their defaults: no part of the key
+    changed = base.model_copy(update={"small_data": base.small_data.model_copy(update={"gray_share": 0.3})})
+    assert recipe_key_text(changed) != text
