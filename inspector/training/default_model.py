@@ -46,6 +46,18 @@ def synth_dataset(
     return path
 
 
+def synth_training_render(datasets: Path, n_images: int, seed: int, mix: DefectMix, val: float = 0.08) -> Path:
+    """The seeded training render (train and val), one folder per image count and defect mix."""
+    out = datasets / f"bench-s{seed}-{n_images}{mix_suffix(mix)}"
+    return synth_dataset(out, n_images, seed, val=val, test=0.0, mix=mix)
+
+
+def synth_test_render(datasets: Path, n_images: int, seed: int) -> Path:
+    """The test render of another seed with the default defect mix, as the cards measure on it."""
+    # the generator keeps a training share; ~1% of this render goes unused
+    return synth_dataset(datasets / f"bench-s{seed}-{n_images}-test", n_images, seed, val=0.0, test=0.99)
+
+
 def mix_suffix(mix: DefectMix) -> str:
     """A dataset folder's name tells a non-default defect mix (``-df15-d2334``): one render per mix."""
     if mix == DefectMix():
@@ -129,21 +141,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     mix = DefectMix.parse(args.train_defect_free, args.train_defects)
-    train_data = synth_dataset(
-        args.datasets / f"bench-s{args.seed}-{args.train_images}{mix_suffix(mix)}",
-        args.train_images,
-        args.seed,
-        val=args.val,
-        test=0.0,
-        mix=mix,
-    )
-    test_data = synth_dataset(
-        args.datasets / f"bench-s{args.test_seed}-{args.test_images}-test",
-        args.test_images,
-        args.test_seed,
-        val=0.0,
-        test=0.99,  # the generator keeps a training share; ~1% of this render goes unused
-    )
+    train_data = synth_training_render(args.datasets, args.train_images, args.seed, mix, val=args.val)
+    test_data = synth_test_render(args.datasets, args.test_images, args.test_seed)
     notes = [
         f"test set rendered with seed {args.test_seed} and the default defect mix (40% of items "
         f"defect-free, 1-3 defects on the others); training set with seed {args.seed}, "

@@ -20,7 +20,7 @@ from inspector import registry
 from inspector.data.synth.scene import DefectMix
 from inspector.paths import REPO_ROOT, datasets_dir
 from inspector.training.dataset import merge_datasets, read_data_yaml
-from inspector.training.default_model import MAX_FILE_BYTES, mix_suffix, synth_dataset
+from inspector.training.default_model import MAX_FILE_BYTES, synth_test_render, synth_training_render
 from inspector.training.script import cli_main
 
 
@@ -56,14 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"{args.recipe}: a pretraining recipe says 'role: pretrain'")
     t_start = time.perf_counter()
     mix = DefectMix.parse(0.15, "1,2,2,3,3,4")  # the default model's defect-rich training render
-    synth = synth_dataset(
-        args.datasets / f"bench-s{args.seed}-{args.train_images}{mix_suffix(mix)}",
-        args.train_images,
-        args.seed,
-        val=0.08,
-        test=0.0,
-        mix=mix,
-    )
+    synth = synth_training_render(args.datasets, args.train_images, args.seed, mix)
     notes = [f"synthetic bench: {synth.parent.name} (seed {args.seed}, 15% defect-free items, 1-4 defects)"]
     data = synth
     if args.add:
@@ -82,13 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.add:  # its classes are the union: the merged validation split is what it can be measured on
         ev_data, split = data, "val"
     else:
-        ev_data = synth_dataset(
-            args.datasets / f"bench-s{args.test_seed}-{args.test_images}-test",
-            args.test_images,
-            args.test_seed,
-            val=0.0,
-            test=0.99,
-        )
+        ev_data = synth_test_render(args.datasets, args.test_images, args.test_seed)
         split = "test"
     ev = evaluate_version(version, ev_data, split=split, root=args.models_dir, threads=args.threads)
     key = f"{ev['dataset']['name']}-{split}"
