@@ -61,15 +61,14 @@ def resolve_init(init: str, root: Path | None = None) -> tuple[Path | None, str]
 
 def newest_pretrain(root: Path | None = None) -> str | None:
     """The most recently trained pretraining checkpoint in the registry, if any."""
-    found: list[tuple[str, str]] = []
-    for version in registry.list_versions(root):
+    for version in reversed(registry.list_versions(root)):  # oldest first: the newest is met first here
         try:
             meta = registry.load_meta(version, root)
         except (OSError, ValueError, registry.RegistryError):
             continue  # a broken entry is reported by 'models list', not chosen here
         if (meta.get("recipe") or {}).get("role") == "pretrain":
-            found.append((str(meta.get("created_at", "")), version))
-    return max(found)[1] if found else None
+            return version
+    return None
 
 
 def read_results_csv(run_dir: Path) -> list[dict[str, float]]:
