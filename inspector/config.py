@@ -72,7 +72,9 @@ class CameraConfig(_Section):
     sources: list[str] = Field(
         default_factory=lambda: ["synthetic"], description="synthetic | index | URL | file | folder"
     )
-    fps: float = Field(15.0, gt=0, le=120)
+    fps: float = Field(
+        20.0, gt=0, le=120, description="frames per second read; files and the synthetic bench play at this rate"
+    )
     width: int = Field(640, ge=64)
     height: int = Field(480, ge=64)
     seed: int = 0

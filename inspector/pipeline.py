@@ -144,7 +144,8 @@ class Pipeline:
         t4 = time.perf_counter()
         return Inspection(
             id=inspection_id,
-            views=tuple(View(frame=f, detections=d) for f, d in zip(frames, detections, strict=True)),
+            # a view decoded smaller for the model reports its boxes on the picture as sent
+            views=tuple(View(frame=f, detections=f.to_full(d)) for f, d in zip(frames, detections, strict=True)),
             grade=grade,
             disposition=disposition,
             model_version=detector.model_version,

@@ -42,6 +42,9 @@ class Frame:
     image: Image
     camera_id: str = "cam0"
     captured_at: datetime = field(default_factory=utcnow)
+    # (width, height) of the picture as sent when ``image`` was decoded smaller for the model;
+    # inspections report detections and sizes in these coordinates
+    full_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         img = self.image
@@ -57,6 +60,12 @@ class Frame:
             raise ValidationError("Frame.camera_id must not be empty")
         if self.captured_at.tzinfo is None:
             raise ValidationError("Frame.captured_at must be timezone-aware")
+        if self.full_size is not None:
+            fw, fh = self.full_size
+            if fw < img.shape[1] or fh < img.shape[0]:
+                raise ValidationError(
+                    f"Frame.full_size {fw}x{fh} is smaller than the image {img.shape[1]}x{img.shape[0]}"
+                )
 
     @property
     def height(self) -> int:
@@ -65,6 +74,17 @@ class Frame:
     @property
     def width(self) -> int:
         return int(self.image.shape[1])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the picture as taken: ``full_size`` when decoded smaller."""
+        return self.full_size or (self.width, self.height)
+
+    def to_full(self, detections: Detections) -> Detections:
+        """Detections found in ``image`` in the coordinates of the picture as taken."""
+        if self.full_size is None:
+            return detections
+        return detections.scaled(self.full_size[0] / self.width, self.full_size[1] / self.height)
 
 
 # ----------------------------------------------------------------------- detections
@@ -133,6 +153,15 @@ class Detections:
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
             class_names=names,
+        )
+
+    def scaled(self, sx: float, sy: float) -> Detections:
+        """The same rows with boxes scaled per axis (another resolution of the same picture)."""
+        return Detections(
+            xyxy=self.xyxy * np.array([sx, sy, sx, sy], dtype=np.float32),
+            confidence=self.confidence,
+            class_id=self.class_id,
+            class_names=self.class_names,
         )
 
     def __len__(self) -> int:

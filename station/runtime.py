@@ -151,7 +151,7 @@ class StationRuntime:
         specs: Sequence[str] | None = None,
         submit: Submit | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
-        fps: float = 15.0,
+        fps: float = 20.0,
         trigger: TriggerConfig | None = None,
         shift_config: ShiftCheckConfig | None = None,
         reference_dir: Path | None = None,

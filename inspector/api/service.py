@@ -129,6 +129,11 @@ class InspectionService:
 
     # ------------------------------------------------------------ create
 
+    def model_input_side(self) -> int | None:
+        """The long side the serving model letterboxes to: uploads are decoded no larger than that."""
+        side = getattr(getattr(self.slot.pipeline, "detector", None), "imgsz", None)
+        return side if isinstance(side, int) and side > 0 else None
+
     async def create(
         self,
         frames: list[Frame],
@@ -309,8 +314,8 @@ class InspectionService:
                 sha256=digests[i],
                 media_type=sniff_media_type(images[i]),
                 size_bytes=len(images[i]),
-                width=f.width,
-                height=f.height,
+                width=f.size[0],
+                height=f.size[1],
                 camera_id=f.camera_id,
             )
             for i, f in enumerate(frames)
@@ -369,8 +374,8 @@ class InspectionService:
                     "n": n,
                     "camera_id": f.camera_id,
                     "captured_at": _iso(f.captured_at),
-                    "width": f.width,
-                    "height": f.height,
+                    "width": f.size[0],
+                    "height": f.size[1],
                     "image": {
                         "sha256": digests[n],
                         "media_type": sniff_media_type(images[n]),

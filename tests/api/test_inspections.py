@@ -295,3 +295,51 @@ def test_the_station_service_stores_frames_as_jpeg(api: Api) -> None:
     assert r.headers["content-type"] == "image/jpeg"
     assert cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR).shape == (240, 320, 3)
     assert json.dumps(body)  # plain JSON all the way down
+
+
+def test_a_big_view_is_decoded_at_the_models_size_and_answered_in_its_own_pixels(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1280x960 JPEG is decoded at half size for a 640 px model; the answer speaks full-size pixels."""
+    from inspector.data.synth import render_sample
+    from inspector.imageio import reduction
+    from inspector.types import Frame
+
+    pipeline = api.app.state.pipeline_slot.pipeline
+    inner = pipeline.detector
+    shapes: list[tuple[int, ...]] = []
+
+    class Spy:
+        imgsz = inner.imgsz
+        model_version = inner.model_version
+        class_names = inner.class_names
+
+        def detect(self, frames: Any) -> Any:
+            shapes.extend(f.image.shape for f in frames)
+            return inner.detect(frames)
+
+    monkeypatch.setattr(pipeline, "detector", Spy())
+    ok, buf = cv2.imencode(".jpg", render_sample(7, size=(1280, 960)).image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    r = api.inspect([buf.tobytes()], ITEM)
+    assert r.status_code == 201, r.text
+    view = r.json()["views"][0]
+    assert (view["width"], view["height"]) == (1280, 960)
+    factor = reduction((1280, 960), inner.imgsz)
+    assert factor > 1 and shapes == [(960 // factor, 1280 // factor, 3)]
+    # the same picture decoded whole: the model finds the same boxes, in the same coordinates
+    monkeypatch.setattr(pipeline, "detector", inner)
+    whole = pipeline.detect([Frame(image=cv2.imdecode(buf, cv2.IMREAD_COLOR))])[0]
+    assert len(whole) > 0
+    best = whole.row(int(np.argmax(whole.confidence)))
+    got = [d for d in view["detections"] if d["class_name"] == best.class_name]
+    assert got, f"the reduced view lost the {best.class_name} found on the whole picture"
+    assert max(_iou(best.xyxy, tuple(d["xyxy"])) for d in got) > 0.8
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

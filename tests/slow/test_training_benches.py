@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from inspector import registry
+from inspector.paths import REPO_ROOT
 from inspector.training.recipe import load_recipe
 from tests.builders import tiny_yolo_dataset
 
@@ -65,7 +66,11 @@ def test_bench_transfer_runs_end_to_end(tmp_path: Path) -> None:
     assert meta["dataset"]["splits"]["train"]["images"] >= 126  # repeats from class-balanced sampling
     assert any("subset of 126 of the 1260" in a for a in meta["small_data"])  # 10% of the train split
     assert any("class-balanced" in a for a in meta["small_data"])
-    assert meta["training"]["train_args"]["freeze"] == 4
+    # the recipe's fine-tuning settings (freeze, warm-up, rate) are what the run trained with
+    fine_tune = load_recipe(REPO_ROOT / "models" / "recipes" / "neu-transfer.yaml").fine_tune
+    trained = meta["training"]["train_args"]
+    assert trained.get("freeze", 0) == fine_tune.freeze
+    assert {k: trained[k] for k in fine_tune.train_args} == fine_tune.train_args
     # the bench resumes: runs measured with the same key are kept, not trained again
     assert main(args) == 0
     again = json.loads((tmp_path / "transfer.details.json").read_text())

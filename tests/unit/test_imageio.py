@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inspector.imageio import ImageError, decode_image
+from inspector.imageio import ImageError, decode_image, decode_view, reduction
 
 
 def _pil_bytes(img: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -77,3 +77,54 @@ def test_pixel_bomb_is_refused_before_decoding() -> None:
     with pytest.raises(ImageError) as err:
         decode_image(buf.tobytes(), max_pixels=5000)
     assert err.value.code == "too_many_pixels"
+
+
+@pytest.mark.parametrize(
+    ("size", "fit", "factor"),
+    [
+        ((1280, 960), 640, 2),
+        ((960, 1280), 640, 2),
+        ((1279, 960), 640, 1),  # under twice the model's side: decoded whole
+        ((2560, 1920), 640, 4),
+        ((8000, 6000), 640, 8),
+        ((1280, 960), None, 1),
+        ((640, 480), 640, 1),
+    ],
+)
+def test_reduction_keeps_the_models_side(size: tuple[int, int], fit: int | None, factor: int) -> None:
+    assert reduction(size, fit) == factor
+
+
+def _big(width: int, height: int) -> Image.Image:
+    arr = np.zeros((height, width, 3), np.uint8)
+    arr[:, : width // 2] = (255, 0, 0)  # left half red (RGB)
+    return Image.fromarray(arr)
+
+
+def test_a_big_jpeg_is_decoded_at_the_models_size_and_says_its_full_size() -> None:
+    data = _pil_bytes(_big(1280, 960), "JPEG", quality=95)
+    image, full = decode_view(data, fit=640)
+    assert image.shape == (480, 640, 3) and full == (1280, 960)
+    assert image[240, 100, 2] > 200 and image[240, 540, 2] < 60  # the same picture, halved
+    whole, none = decode_view(data)
+    assert whole.shape == (960, 1280, 3) and none is None
+
+
+def test_a_reduced_jpeg_is_turned_upright_with_its_full_size() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    image, full = decode_view(_pil_bytes(_big(1280, 960), "JPEG", exif=exif, quality=95), fit=640)
+    assert image.shape == (640, 480, 3) and full == (960, 1280)
+    assert image[5, 240, 2] > 200 and image[635, 240, 2] < 60  # the red half is now on top
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_other_formats_decode_whole(fmt: str) -> None:
+    image, full = decode_view(_pil_bytes(_big(1280, 960), fmt), fit=640)
+    assert image.shape == (960, 1280, 3) and full is None
+
+
+def test_a_truncated_big_jpeg_is_still_refused() -> None:
+    with pytest.raises(ImageError) as err:
+        decode_view(_pil_bytes(_big(1280, 960), "JPEG")[:-300], fit=640)
+    assert err.value.code == "corrupt_image"

@@ -56,6 +56,18 @@ def test_frame_requires_aware_time_and_camera() -> None:
         Frame(image=img, camera_id="")
     f = frame(64, 48)
     assert (f.width, f.height) == (64, 48)
+    assert f.size == (64, 48) and f.to_full(make(3)).xyxy.tolist() == make(3).xyxy.tolist()
+
+
+def test_a_frame_decoded_smaller_reports_boxes_on_the_full_picture() -> None:
+    f = Frame(image=np.zeros((48, 64, 3), np.uint8), full_size=(128, 144))
+    assert (f.width, f.height) == (64, 48) and f.size == (128, 144)
+    d = make(4)
+    full = f.to_full(d)
+    assert np.allclose(full.xyxy, d.xyxy * np.array([2, 3, 2, 3], np.float32))
+    assert full.confidence.tolist() == d.confidence.tolist() and full.class_id.tolist() == d.class_id.tolist()
+    with pytest.raises(ValidationError, match="smaller than the image"):
+        Frame(image=np.zeros((48, 64, 3), np.uint8), full_size=(32, 48))
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from inspector.api.deps import AnyKey, PixelBudgetDep, ServiceDep, SettingsDep
 from inspector.api.problems import Problem, responses, validation_errors
 from inspector.api.schemas import InspectionOut, InspectionPage, ItemIn
-from inspector.imageio import ImageError, declared_pixels, decode_image
+from inspector.imageio import ImageError, declared_pixels, decode_view
 from inspector.items import ItemInfo
-from inspector.types import DispositionPath, Frame, GradeLevel, Image
+from inspector.types import DispositionPath, Frame, GradeLevel
 
 router = APIRouter(prefix="/v1/inspections", tags=["inspections"])
 
@@ -75,13 +75,15 @@ def request_pixels(blobs: list[bytes], max_pixels: int, max_request_pixels: int)
     return total
 
 
-def decode_all(blobs: list[bytes], max_pixels: int) -> list[Image]:
+def decode_all(blobs: list[bytes], max_pixels: int, fit: int | None = None) -> list[Frame]:
+    """The views as frames, each decoded no larger than a model of input side ``fit`` needs."""
     out = []
     for n, data in enumerate(blobs):
         try:
-            out.append(decode_image(data, max_pixels=max_pixels, name=f"images[{n}]"))
+            image, full_size = decode_view(data, fit=fit, max_pixels=max_pixels, name=f"images[{n}]")
         except ImageError as exc:
             raise Problem(_IMAGE_STATUS.get(exc.code, 422), str(exc), code=exc.code, view=n) from exc
+        out.append(Frame(image=image, camera_id=f"view{n}", full_size=full_size))
     return out
 
 
@@ -130,9 +132,9 @@ async def create_inspection(
     replayed: list[bool] = []
     async with budget.hold(pixels):  # decoded frames stay in memory until the inspection is stored
         t0 = time.perf_counter()
-        arrays = await anyio.to_thread.run_sync(decode_all, blobs, settings.server.max_pixels)
+        fit = service.model_input_side()
+        frames = await anyio.to_thread.run_sync(decode_all, blobs, settings.server.max_pixels, fit)
         decode_ms = (time.perf_counter() - t0) * 1000
-        frames = [Frame(image=a, camera_id=f"view{n}") for n, a in enumerate(arrays)]
         body = await service.create(
             frames,
             item_info,
@@ -143,7 +145,7 @@ async def create_inspection(
             timings_ms={"decode": round(decode_ms, 2)},
             replayed=replayed,
         )
-        del frames, arrays  # the budget is given back as the frames are let go
+        del frames  # the budget is given back as the frames are let go
     response.headers["Location"] = f"/v1/inspections/{body['id']}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
