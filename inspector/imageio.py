@@ -59,9 +59,10 @@ def decode_view(
     """Decode like :func:`decode_image`, at the size a model of input side ``fit`` needs.
 
     A JPEG whose long side is at least twice ``fit`` is scaled down by the JPEG decoder itself
-    (1/2, 1/4 or 1/8, in the DCT): about 3x cheaper than decoding every pixel and resizing them
-    away in the detector's letterbox. Returns the image and the (width, height) of the picture
-    as sent when it was decoded smaller, else ``None``. Other formats decode whole.
+    (1/2, 1/4 or 1/8, in the DCT): the inverse DCT and colour conversion run on a quarter of the
+    pixels or fewer, and the detector's letterbox has nothing left to shrink. Returns the image
+    and the (width, height) of the picture as sent when it was decoded smaller, else ``None``.
+    Other formats decode whole.
     """
     if not data:
         raise ImageError(f"{name}: empty file", "empty_image")

@@ -126,6 +126,7 @@ def list_cmd(models_dir: ModelsDirOpt = None) -> None:
 
     from inspector import registry
     from inspector.training.card import f4
+    from inspector.training.recipe import is_pretrain
 
     root = registry.root_dir(models_dir)
     try:
@@ -152,7 +153,7 @@ def list_cmd(models_dir: ModelsDirOpt = None) -> None:
             key or "",
             f"{size:.1f} MB",
             ("ok" if st.ok else "BROKEN: " + "; ".join(st.problems))
-            + (" (pretraining checkpoint)" if (meta.get("recipe") or {}).get("role") == "pretrain" else ""),
+            + (" (pretraining checkpoint)" if is_pretrain(meta) else ""),
         )
     Console().print(table)
 

@@ -8,6 +8,7 @@ overrides) is written into the registry next to the weights it produced.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -138,3 +139,8 @@ def load_recipe(path: Path) -> Recipe:
     if model_path.is_file():  # a model yaml shipped beside the recipe
         recipe = recipe.model_copy(update={"model": str(model_path.resolve())})
     return recipe
+
+
+def is_pretrain(meta: Mapping[str, Any]) -> bool:
+    """A registered version trained by a ``role: pretrain`` recipe: a starting point, not served."""
+    return (meta.get("recipe") or {}).get("role") == "pretrain"

@@ -18,7 +18,7 @@ from inspector.detect.base import DetectorError
 from inspector.training.card import TRAINING_CURVES, render_card
 from inspector.training.dataset import fingerprint, read_data_yaml
 from inspector.training.provenance import git_state, hardware, software
-from inspector.training.recipe import Recipe
+from inspector.training.recipe import Recipe, is_pretrain
 
 DEFAULT_WORK_DIR = Path("runs")
 
@@ -66,7 +66,7 @@ def newest_pretrain(root: Path | None = None) -> str | None:
             meta = registry.load_meta(version, root)
         except (OSError, ValueError, registry.RegistryError):
             continue  # a broken entry is reported by 'models list', not chosen here
-        if (meta.get("recipe") or {}).get("role") == "pretrain":
+        if is_pretrain(meta):
             return version
     return None
 
