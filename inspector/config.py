@@ -63,6 +63,9 @@ class DetectorConfig(_Section):
     )
     streams: int = Field(1, ge=1, le=16, description="OpenVINO: requests in flight (>1 trades latency for throughput)")
     precision: Literal["f32", "bf16"] = Field("f32", description="OpenVINO: precision of the graph's float parts")
+    warmup: int = Field(
+        1, ge=0, le=10, description="blank-frame runs at load to serve (0: none): the set-up is paid then"
+    )
 
     def thread_count(self) -> int:
         return self.threads or max(1, os.cpu_count() or 1)

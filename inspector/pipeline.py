@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from inspector.config import Settings
-from inspector.detect import Detector, DetectorError, load_detector
+from inspector.detect import Detector, DetectorError, load_detector, warm_up
 from inspector.disposition import Catalogue, Policy, load_catalogue, load_policy, recommend
 from inspector.grading import (
     FamilyPrediction,
@@ -207,6 +207,8 @@ def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipe
             hints = serving_hints(version, settings.registry.root)
             update = {k: v for k, v in hints.items() if k not in cfg.model_fields_set}
             detector = load_detector(cfg.model_copy(update=update) if update else cfg, weights, version)
+            if cfg.warmup:  # the set-up is paid at start-up, not by the first item on the bench
+                warm_up(detector, (settings.camera.width, settings.camera.height), cfg.warmup)
         rubric = load_rubrics(settings.grading.rubric_dir)
         policy = load_policy(settings.disposition.policy_file)
         catalogue = load_catalogue(settings.disposition.catalogue_file)

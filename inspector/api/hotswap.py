@@ -91,13 +91,16 @@ class ModelWatcher:
             if set_detector is None:
                 return {"swapped": False, "serving": serving, "reason": "no pipeline that can change its model"}
             try:
-                from inspector.detect import load_detector
+                from inspector.detect import load_detector, warm_up
 
                 weights, version = registry.resolve_serving(self.root)
                 if version == serving:
                     self._seen = pointer
                     return {"swapped": False, "serving": serving, "reason": None}
                 detector = load_detector(self.settings.detector, weights, version)
+                if self.settings.detector.warmup:  # warm before the swap: the next item does not pay the set-up
+                    cam = self.settings.camera
+                    warm_up(detector, (cam.width, cam.height), self.settings.detector.warmup)
             except Exception as exc:  # a broken promotion must not take the station down
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("the promoted model could not be loaded; still serving %s: %s", serving, self.last_error)

@@ -7,7 +7,7 @@ from pathlib import Path
 from inspector.config import DetectorConfig
 from inspector.detect.base import Detector, DetectorError
 
-__all__ = ["Detector", "DetectorError", "load_detector"]
+__all__ = ["Detector", "DetectorError", "load_detector", "warm_up"]
 
 
 def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None = None) -> Detector:
@@ -61,3 +61,24 @@ def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None 
             model_version=model_version,
         )
     raise DetectorError(f"detector backend {cfg.backend!r} is not available in this build")
+
+
+def warm_up(detector: Detector, size: tuple[int, int], runs: int = 1) -> float:
+    """Run the model on a blank frame of ``size`` (width, height); returns the seconds it took.
+
+    A backend's first call pays for its set-up (ultralytics builds its predictor then: seconds,
+    not milliseconds). Done when a model is loaded to serve, the first returned item or the
+    first one after a model swap is not the one kept waiting.
+    """
+    import time
+
+    import numpy as np
+
+    from inspector.types import Frame
+
+    w, h = size
+    frame = Frame(image=np.zeros((h, w, 3), np.uint8), camera_id="warm-up")
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        detector.detect([frame])
+    return time.perf_counter() - t0

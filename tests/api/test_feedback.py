@@ -238,6 +238,48 @@ def test_a_broken_promotion_leaves_the_old_model_serving(two_versions: Path, tmp
     assert pipeline.model_version == "swap-a"
 
 
+def test_a_model_is_warmed_when_loaded_and_before_it_is_swapped_in(
+    two_versions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The set-up of a backend's first call (seconds for ultralytics) is paid at load, not by an item."""
+    import inspector.detect as detect
+    import inspector.pipeline as pipeline_module
+    from inspector.api.service import PipelineSlot
+
+    root = tmp_path / "models"
+    shutil.copytree(two_versions, root)
+    settings = make_settings(tmp_path)
+    settings.registry = RegistryConfig(root=root)
+    settings.detector = DetectorConfig(imgsz=64, warmup=2)
+    slot = PipelineSlot()
+    calls: list[tuple[str, tuple[int, int], int, str | None]] = []
+    real = detect.warm_up
+
+    def spy(detector: Any, size: tuple[int, int], runs: int = 1) -> float:
+        serving = slot.pipeline.model_version if slot.pipeline is not None else None
+        calls.append((detector.model_version, size, runs, serving))
+        seconds = real(detector, size, runs)
+        assert seconds > 0
+        return seconds
+
+    monkeypatch.setattr(detect, "warm_up", spy)
+    monkeypatch.setattr(pipeline_module, "warm_up", spy)
+    pipeline = build_pipeline(settings)
+    assert calls == [("swap-a", (640, 480), 2, None)]
+    slot.set(pipeline)
+    watcher = ModelWatcher(settings, slot)
+    watcher.prime()
+    registry.promote("swap-b", by="test", root=root)
+    assert watcher.check()["swapped"] is True
+    assert calls[-1] == ("swap-b", (640, 480), 2, "swap-a"), "warmed while the old model still served"
+    assert pipeline.model_version == "swap-b"
+
+    settings.detector = DetectorConfig(imgsz=64, warmup=0)
+    registry.promote("swap-a", by="test", root=root)
+    assert watcher.check()["swapped"] is True
+    assert len(calls) == 2, "warmup: 0 loads without a warm-up run"
+
+
 def test_an_inspection_in_flight_finishes_on_the_model_it_started_with(two_versions: Path, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     settings.registry = RegistryConfig(root=two_versions)

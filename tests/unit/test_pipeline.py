@@ -157,3 +157,23 @@ def test_family_classifier_flags_a_wrong_item(family: str, confidence: float, wr
     result = pipe.inspect([photo()], ItemInfo(sku="PH-M250"), inspection_id="w")
     assert scripted.boxes == [ITEM[2]]
     assert (result.grade.level == GradeLevel.WRONG_ITEM) is wrong
+
+
+def test_warm_up_runs_the_detector_on_blank_frames_of_the_camera_size() -> None:
+    from inspector.detect import warm_up
+
+    seen: list[tuple[int, ...]] = []
+
+    class Counting:
+        model_version = "count-1"
+        class_names = ("item",)
+
+        def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+            seen.extend(f.image.shape for f in frames)
+            assert not any(f.image.any() for f in frames), "a blank frame: nothing to find"
+            return [dets([]) for _ in frames]
+
+    assert warm_up(Counting(), (640, 480), runs=3) >= 0.0
+    assert seen == [(480, 640, 3)] * 3
+    warm_up(Counting(), (64, 48), runs=0)
+    assert len(seen) == 3
