@@ -1,9 +1,10 @@
 """``make pretrain``: the general defect-features checkpoint that fine-tuning starts from.
 
 No pretrained weights can be downloaded here or at many sites, and a returns centre has a few
-hundred labelled photos. This trains the ``defect-pretrain`` recipe on the synthetic bench
-(the same seeded training render as the default model) plus any labelled datasets the engineer
-adds with ``--add`` (their train and val splits; class lists are merged by name), evaluates it,
+hundred labelled photos. This trains the ``defect-pretrain`` recipe, which goes on from the
+shipped default model (its ``init``), on the synthetic bench (the same seeded training render as
+the default model) plus any labelled datasets the engineer adds with ``--add`` (their train and
+val splits; class lists are merged by name), evaluates it,
 and registers it as a version with the ``pretrain`` role. It is never promoted:
 ``inspector train --init pretrain`` (the default of the fine-tuning recipes) starts from it.
 """
