@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from inspector.config import Settings
@@ -192,6 +193,24 @@ def _item_dict(item: ItemInfo, sku: Sku | None) -> dict[str, Any]:
     return out
 
 
+def load_serving_detector(settings: Settings, weights: Path, version: str | None) -> Detector:
+    """A registered version's detector, at start-up or for a hot swap alike.
+
+    It runs at the size and confidence the version was trained and evaluated at unless the
+    configuration sets them, and is warmed on a blank frame so that the set-up is paid here,
+    not by the first item on the bench.
+    """
+    from inspector.registry import serving_hints
+
+    cfg = settings.detector
+    hints = serving_hints(version, settings.registry.root)
+    update = {k: v for k, v in hints.items() if k not in cfg.model_fields_set}
+    detector = load_detector(cfg.model_copy(update=update) if update else cfg, weights, version)
+    if cfg.warmup:
+        warm_up(detector, (settings.camera.width, settings.camera.height), cfg.warmup)
+    return detector
+
+
 def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipeline:
     """Load the serving model, the rubrics, the policy and the catalogue named by the settings.
 
@@ -199,16 +218,10 @@ def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipe
     """
     try:
         if detector is None:
-            from inspector.registry import resolve_weights, serving_hints
+            from inspector.registry import resolve_weights
 
             weights, version = resolve_weights(settings.detector.model, settings.registry.root)
-            cfg = settings.detector
-            # the size and confidence the model was trained and evaluated at, unless configured otherwise
-            hints = serving_hints(version, settings.registry.root)
-            update = {k: v for k, v in hints.items() if k not in cfg.model_fields_set}
-            detector = load_detector(cfg.model_copy(update=update) if update else cfg, weights, version)
-            if cfg.warmup:  # the set-up is paid at start-up, not by the first item on the bench
-                warm_up(detector, (settings.camera.width, settings.camera.height), cfg.warmup)
+            detector = load_serving_detector(settings, weights, version)
         rubric = load_rubrics(settings.grading.rubric_dir)
         policy = load_policy(settings.disposition.policy_file)
         catalogue = load_catalogue(settings.disposition.catalogue_file)

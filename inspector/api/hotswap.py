@@ -91,16 +91,14 @@ class ModelWatcher:
             if set_detector is None:
                 return {"swapped": False, "serving": serving, "reason": "no pipeline that can change its model"}
             try:
-                from inspector.detect import load_detector, warm_up
+                from inspector.pipeline import load_serving_detector
 
                 weights, version = registry.resolve_serving(self.root)
                 if version == serving:
                     self._seen = pointer
                     return {"swapped": False, "serving": serving, "reason": None}
-                detector = load_detector(self.settings.detector, weights, version)
-                if self.settings.detector.warmup:  # warm before the swap: the next item does not pay the set-up
-                    cam = self.settings.camera
-                    warm_up(detector, (cam.width, cam.height), self.settings.detector.warmup)
+                # as at start-up: the version's own input size and confidence, warmed before the swap
+                detector = load_serving_detector(self.settings, weights, version)
             except Exception as exc:  # a broken promotion must not take the station down
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("the promoted model could not be loaded; still serving %s: %s", serving, self.last_error)

@@ -280,6 +280,35 @@ def test_a_model_is_warmed_when_loaded_and_before_it_is_swapped_in(
     assert len(calls) == 2, "warmup: 0 loads without a warm-up run"
 
 
+@pytest.mark.parametrize(("configured", "expected"), [({}, (96, 0.4)), ({"imgsz": 64, "confidence": 0.3}, (64, 0.3))])
+def test_a_swapped_in_version_runs_at_its_own_size_and_confidence_unless_configured(
+    two_versions: Path, tmp_path: Path, configured: dict[str, Any], expected: tuple[int, float]
+) -> None:
+    """A hot swap loads the promoted version as a restart would: with its own serving hints."""
+    from inspector.api.service import PipelineSlot
+
+    root = tmp_path / "models"
+    shutil.copytree(two_versions, root)
+    meta_path = root / "swap-b" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "imgsz": 96, "operating_confidence": 0.4}))
+    settings = make_settings(tmp_path)
+    settings.registry = RegistryConfig(root=root)
+    settings.detector = DetectorConfig(warmup=0, **configured)
+    pipeline = build_pipeline(settings)
+    assert (pipeline.detector.imgsz, pipeline.detector.confidence) == (
+        configured.get("imgsz", 64),
+        configured.get("confidence", 0.25),
+    ), "swap-a at its own size, or as configured"
+    slot = PipelineSlot()
+    slot.set(pipeline)
+    watcher = ModelWatcher(settings, slot)
+    watcher.prime()
+    registry.promote("swap-b", by="test", root=root)
+    assert watcher.check()["swapped"] is True
+    assert (pipeline.detector.imgsz, pipeline.detector.confidence) == expected
+
+
 def test_an_inspection_in_flight_finishes_on_the_model_it_started_with(two_versions: Path, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     settings.registry = RegistryConfig(root=two_versions)
