@@ -88,9 +88,9 @@ def read_data_yaml(data_yaml: Path) -> DatasetSpec:
         raise ValueError(f"{data_yaml}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
         raise ValueError(f"{data_yaml}: expected a mapping with path, train, val and names")
-    root = Path(str(raw.get("path") or data_yaml.parent))
-    if not root.is_absolute():
-        root = (data_yaml.parent / root).absolute()
+    # a relative ``path`` is relative to the file's folder; no ``path`` means that folder itself
+    folder = data_yaml.parent.absolute()
+    root = folder / str(raw["path"]) if raw.get("path") else folder
     names = _names(raw.get("names"), data_yaml)
     splits = {s: _split_images(root, raw[s], data_yaml) for s in SPLITS if raw.get(s)}
     if "train" not in splits and "val" not in splits and "test" not in splits:

@@ -113,6 +113,21 @@ def test_split_lists_in_txt_files(tmp_path: Path) -> None:
     assert label_path(spec.images("test")[0]) == root / "labels" / "val" / "0.txt"
 
 
+@pytest.mark.parametrize("path_line", ["", "path: .\n", "path: sub/..\n"])
+def test_a_data_yaml_named_by_a_relative_path_finds_its_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path_line: str
+) -> None:
+    """``--data datasets/x/data.yaml`` from the repository: splits are relative to the file's folder."""
+    data = tiny_yolo_dataset(tmp_path / "datasets" / "ds", n_train=3, n_val=2, size=32)
+    text = "\n".join(line for line in data.read_text().splitlines() if not line.startswith("path:"))
+    data.write_text(path_line + text + "\n")
+    (data.parent / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    spec = read_data_yaml(Path("datasets/ds/data.yaml"))
+    assert spec.root.resolve() == data.parent.resolve()
+    assert len(spec.images("train")) == 3 and all(p.is_file() for p in spec.images("val"))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
