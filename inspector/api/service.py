@@ -73,6 +73,11 @@ def encode_jpeg(image: np.ndarray[Any, Any], quality: int = 95) -> bytes:
     return bytes(buf.tobytes())
 
 
+def digests_of(images: Sequence[bytes]) -> list[str]:
+    """The sha256 of each image (hashlib lets go of the GIL: run it beside the decode)."""
+    return [sha256_hex(b) for b in images]
+
+
 def request_hash(image_digests: Sequence[str], item: dict[str, Any]) -> str:
     """What makes two requests "the same" for idempotency: the image bytes and the item, in order."""
     canon = json.dumps({"images": list(image_digests), "item": item}, sort_keys=True, separators=(",", ":"))
@@ -145,6 +150,7 @@ class InspectionService:
         created_by: str | None = None,
         timings_ms: dict[str, float] | None = None,
         replayed: list[bool] | None = None,
+        digests: list[str] | None = None,
     ) -> dict[str, Any]:
         """Inspect one item (1..max_views frames), store it and its images, queue its webhook.
 
@@ -153,7 +159,8 @@ class InspectionService:
         different request with the same key raises a 409 :class:`Problem`.
         ``images`` are the original encoded bytes of the frames (JPEG, PNG, WebP);
         without them the frames are stored as JPEG. ``replayed``, when given, gets
-        True appended if the body came from an earlier request.
+        True appended if the body came from an earlier request. ``digests``: the
+        sha256 of each of ``images`` when the caller has them already.
         """
         t0 = time.perf_counter()
         max_views = self.settings.server.max_views
@@ -163,7 +170,8 @@ class InspectionService:
             images = await anyio.to_thread.run_sync(lambda: [encode_jpeg(f.image) for f in frames])
         if len(images) != len(frames):
             raise Problem(422, "images and frames differ in number", code="bad_view_count")
-        digests = [sha256_hex(b) for b in images]
+        if digests is None or len(digests) != len(images):
+            digests = await anyio.to_thread.run_sync(digests_of, images)
         item_json = item_dict(item)
         req_hash = request_hash(digests, item_json)
 

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Images are measured at this longest side so that sharpness does not depend on resolution.
 _MEASURE_SIDE = 320
+_LEVELS = np.arange(256, dtype=np.float64)
+_LEVELS_SQ = _LEVELS * _LEVELS
 
 
 class QualityThresholds(BaseModel):
@@ -84,11 +86,16 @@ def assess_quality(image: npt.NDArray[Any], thresholds: QualityThresholds | None
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         grey = np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-    brightness = float(grey.mean())
-    contrast = float(grey.std())
-    over = float((grey >= 250).mean())
-    under = float((grey <= 5).mean())
-    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    # One histogram pass gives the mean, spread and clipped shares; the Laplacian of uint8 fits in
+    # int16 exactly. The same figures as numpy's mean/std/var, at a fraction of the cost per view.
+    hist = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+    n = float(grey.size)
+    brightness = float(hist @ _LEVELS) / n
+    contrast = float(np.sqrt(max(float(hist @ _LEVELS_SQ) / n - brightness * brightness, 0.0)))
+    over = float(hist[250:].sum()) / n
+    under = float(hist[:6].sum()) / n
+    _, lap_sd = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_16S))
+    sharpness = float(lap_sd[0, 0]) ** 2
     problems: list[str] = []
     if brightness < t.min_brightness:
         problems.append("too dark")

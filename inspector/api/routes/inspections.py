@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from inspector.api.deps import AnyKey, PixelBudgetDep, ServiceDep, SettingsDep
 from inspector.api.problems import Problem, responses, validation_errors
 from inspector.api.schemas import InspectionOut, InspectionPage, ItemIn
+from inspector.api.service import digests_of
 from inspector.imageio import ImageError, declared_pixels, decode_view
 from inspector.items import ItemInfo
 from inspector.types import DispositionPath, Frame, GradeLevel
@@ -100,7 +102,6 @@ async def create_inspection(
     service: ServiceDep,
     settings: SettingsDep,
     budget: PixelBudgetDep,
-    response: Response,
     images: Annotated[list[UploadFile], File(description="1 to 8 views of one item (JPEG, PNG or WebP), in order")],
     item: Annotated[
         str | None,
@@ -115,7 +116,7 @@ async def create_inspection(
             description="a retry with the same key and body gets the stored response; another body gets 409",
         ),
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Run the pipeline on the views, store everything, and return the inspection.
 
     The response holds the detections per view, the grade with its reasons, the
@@ -133,7 +134,12 @@ async def create_inspection(
     async with budget.hold(pixels):  # decoded frames stay in memory until the inspection is stored
         t0 = time.perf_counter()
         fit = service.model_input_side()
-        frames = await anyio.to_thread.run_sync(decode_all, blobs, settings.server.max_pixels, fit)
+        # the digests (idempotency, storage) on the other core while this one decodes
+        hashing = asyncio.ensure_future(anyio.to_thread.run_sync(digests_of, blobs))
+        try:
+            frames = await anyio.to_thread.run_sync(decode_all, blobs, settings.server.max_pixels, fit)
+        finally:
+            digests = await hashing
         decode_ms = (time.perf_counter() - t0) * 1000
         body = await service.create(
             frames,
@@ -144,12 +150,16 @@ async def create_inspection(
             created_by=key.id,
             timings_ms={"decode": round(decode_ms, 2)},
             replayed=replayed,
+            digests=digests,
         )
         del frames  # the budget is given back as the frames are let go
-    response.headers["Location"] = f"/v1/inspections/{body['id']}"
+    headers = {"Location": f"/v1/inspections/{body['id']}"}
     if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return body
+        headers["Idempotent-Replayed"] = "true"
+    # The body is already InspectionOut as served (validated and dumped by the service): written as it
+    # is, not validated and serialised a second time (the schema stays in the OpenAPI document).
+    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return Response(content=content, status_code=201, media_type="application/json", headers=headers)
 
 
 @router.get("", response_model=InspectionPage, summary="List inspections", responses=responses(401, 403, 422))
