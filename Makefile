@@ -43,9 +43,10 @@ lint: venv
 	$(BIN)/mypy
 
 bench: venv
-	$(BIN)/python -m inspector.bench
-	@# the operator page in Chromium: item at rest -> recommendation on screen -> bench/station_latency.json
+	@# first the operator page in Chromium: item at rest -> recommendation on screen -> bench/station_latency.json,
+	@# which the main run then copies into bench/results.json (so both come from this run)
 	INSPECTOR_STATION_LATENCY=1 $(BIN)/python -m pytest -q tests/station/test_browser.py -k rest_to_recommendation
+	$(BIN)/python -m inspector.bench
 
 # The shipped model: synthetic train set (seed 1, defect-rich) + test set (seed 2); train on native-resolution
 # crops (MODEL_MINUTES), finish on whole frames at 640 px (bench-det-finish.yaml, 9 min), evaluate, export,
