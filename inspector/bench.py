@@ -702,7 +702,9 @@ def main(argv: list[str] | None = None) -> int:
 
     station_latency = out_dir / "station_latency.json"
     if station_latency.is_file():
-        results["station_latency"] = json.loads(station_latency.read_text())
+        measured = json.loads(station_latency.read_text())
+        if measured.get("model_version") == version:  # not a figure left over from another model
+            results["station_latency"] = measured
 
     plain = det.get("plain-ultralytics", {})
     fwd = ours.get(serve_backend, {}).get("forward_p50_ms")
