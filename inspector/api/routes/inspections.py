@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from inspector.api.deps import AnyKey, PixelBudgetDep, ServiceDep, SettingsDep
@@ -158,8 +159,7 @@ async def create_inspection(
         headers["Idempotent-Replayed"] = "true"
     # The body is already InspectionOut as served (validated and dumped by the service): written as it
     # is, not validated and serialised a second time (the schema stays in the OpenAPI document).
-    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
-    return Response(content=content, status_code=201, media_type="application/json", headers=headers)
+    return JSONResponse(body, status_code=201, headers=headers)
 
 
 @router.get("", response_model=InspectionPage, summary="List inspections", responses=responses(401, 403, 422))
