@@ -166,6 +166,7 @@ def train(
     time_hours: float | None = None,
     workers: int = 0,
     precision: str = "fp32",
+    val_every: int = 1,
     progress: Callable[[TrainProgress], None] | None = None,
     **overrides: Any,
 ) -> TrainResult:
@@ -175,7 +176,8 @@ def train(
     whose shapes match the data's labelmap are transferred, the rest start fresh).
     ``progress`` receives a :class:`TrainProgress` per batch and per epoch. ``precision``
     ``"bf16"`` runs the training forward pass under CPU bfloat16 autocast (see
-    :func:`cpu_bf16_callbacks`); ultralytics itself offers bf16 on CUDA only.
+    :func:`cpu_bf16_callbacks`); ultralytics itself offers bf16 on CUDA only. ``val_every``
+    validates every Nth epoch only (and always the last; see :func:`val_cadence_callbacks`).
     """
     yolo_cls = _import_yolo(threads)
     src = str(model)
@@ -192,6 +194,9 @@ def train(
                 m.add_callback(event, fn)
         elif precision != "fp32":
             raise DetectorError(f"unknown training precision {precision!r} (fp32 or bf16)")
+        if val_every > 1:
+            for event, fn in val_cadence_callbacks(val_every).items():
+                m.add_callback(event, fn)
         args: dict[str, Any] = {
             "data": str(data_yaml),
             "epochs": epochs,
@@ -281,6 +286,21 @@ def cpu_bf16_callbacks() -> dict[str, Callable[[Any], None]]:
     return {"on_train_start": on_train_start}
 
 
+def val_cadence_callbacks(every: int) -> dict[str, Callable[[Any], None]]:
+    """Trainer callbacks that validate only every ``every``-th epoch.
+
+    On the 2-core machine a validation pass over the crops takes about 10 s of a 2-minute epoch,
+    and a time-budgeted run re-plans its schedule from the mean epoch time, so skipped
+    validations become training. Ultralytics still validates the final epoch (and whenever
+    the time budget stops the run), so the saved ``best.pt`` and the final metrics are measured.
+    """
+
+    def on_train_epoch_end(trainer: Any) -> None:
+        trainer.args.val = (int(trainer.epoch) + 1) % every == 0
+
+    return {"on_train_epoch_end": on_train_epoch_end}
+
+
 @dataclass(frozen=True, slots=True)
 class TrainProgress:
     """One progress event of a training run: a batch done, or an epoch done (with its validation)."""
@@ -297,7 +317,9 @@ class TrainProgress:
 
 def progress_callbacks(report: Callable[[TrainProgress], None]) -> dict[str, Callable[[Any], None]]:
     """Ultralytics trainer callbacks that forward batch and epoch progress to ``report(TrainProgress)``."""
-    state: dict[str, Any] = {"batch": 0, "t0": time.perf_counter(), "in_epoch": False}
+    # "validated": the metrics object the last validation left; an epoch that skipped validation
+    # (val_every) still holds it, and reports no metrics rather than stale ones
+    state: dict[str, Any] = {"batch": 0, "t0": time.perf_counter(), "in_epoch": False, "validated": None}
 
     def _losses(trainer: Any) -> dict[str, float]:
         tloss = getattr(trainer, "tloss", None)
@@ -306,7 +328,10 @@ def progress_callbacks(report: Callable[[TrainProgress], None]) -> dict[str, Cal
         return {}
 
     def _event(trainer: Any, kind: str) -> TrainProgress:
-        metrics = {str(k): float(v) for k, v in (getattr(trainer, "metrics", None) or {}).items()}
+        current = getattr(trainer, "metrics", None)
+        fresh = kind == "final" or (current is not None and current is not state["validated"])
+        state["validated"] = current
+        metrics = {str(k): float(v) for k, v in (current or {}).items()} if fresh else {}
         return TrainProgress(
             kind=kind,
             epoch=int(trainer.epoch) + 1,
@@ -317,6 +342,9 @@ def progress_callbacks(report: Callable[[TrainProgress], None]) -> dict[str, Cal
             metrics=metrics if kind != "batch" else {},
             elapsed_s=time.perf_counter() - state["t0"],
         )
+
+    def on_train_start(trainer: Any) -> None:
+        state["validated"] = getattr(trainer, "metrics", None)  # the zeros ultralytics starts with
 
     def on_epoch_start(trainer: Any) -> None:
         state["batch"] = 0
@@ -332,6 +360,7 @@ def progress_callbacks(report: Callable[[TrainProgress], None]) -> dict[str, Cal
         state["in_epoch"] = False
 
     return {
+        "on_train_start": on_train_start,
         "on_train_epoch_start": on_epoch_start,
         "on_train_batch_end": on_batch_end,
         "on_fit_epoch_end": on_fit_epoch_end,

@@ -17,7 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 # Arguments the trainer sets itself: a recipe may not override them through train_args.
 RESERVED_TRAIN_ARGS = frozenset(
-    {"data", "model", "epochs", "imgsz", "batch", "seed", "device", "project", "name", "exist_ok", "time", "workers"}
+    {
+        "data",
+        "model",
+        "epochs",
+        "imgsz",
+        "batch",
+        "seed",
+        "device",
+        "project",
+        "name",
+        "exist_ok",
+        "time",
+        "workers",
+        "val",
+    }
 )
 
 
@@ -84,6 +98,9 @@ class Recipe(BaseModel):
     time_budget_min: float | None = Field(None, gt=0, description="wall-clock training budget in minutes")
     batch: int = Field(16, ge=1)
     workers: int = Field(0, ge=0, le=8, description="data-loader processes (ultralytics uses none on CPU)")
+    val_every: int = Field(
+        1, ge=1, description="validate every Nth epoch and the last: on a CPU each validation costs training time"
+    )
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="bf16: CPU bfloat16 autocast and channels-last for the training step (needs AVX-512 BF16)"
     )
