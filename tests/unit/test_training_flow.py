@@ -209,3 +209,29 @@ def test_make_model_finishes_a_first_stage_on_whole_frames(
     card = (root / "tiny-finished" / "card.md").read_text()
     assert "second stage of two: " in card and "both stages together trained for" in card
     assert registry.active_version(root) != "tiny-finished"  # --promote never
+
+
+def test_validation_every_nth_epoch_skips_the_others(tmp_path: Path) -> None:
+    """val_every=2 over three epochs: ultralytics validates epochs 2 and 3 (the last) only."""
+    from inspector.detect import yolo
+
+    data = tiny_yolo_dataset(tmp_path / "ds", n_train=8, n_val=4, size=64)
+    events: list[yolo.TrainProgress] = []
+    result = yolo.train(
+        "yolov8n.yaml",
+        data,
+        out_dir=tmp_path / "runs",
+        name="cadence",
+        epochs=3,
+        imgsz=64,
+        batch=8,
+        threads=2,
+        val_every=2,
+        progress=events.append,
+        mosaic=0.0,
+        plots=False,
+    )
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert [e.epoch for e in epochs] == [1, 2, 3]
+    assert [bool(e.metrics) for e in epochs] == [False, True, True], "metrics only where a validation ran"
+    assert result.best.is_file()
