@@ -493,6 +493,8 @@ def _markdown(results: dict[str, Any]) -> str:
         f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores; "
         f"threads {results['machine']['threads']}; load average {results['machine'].get('loadavg_1m_at_start')}"
         f" at the start, {results['machine'].get('loadavg_1m_at_end')} at the end; "
+        f"speed (fp32 conv) {results['machine'].get('conv_gflops_at_start')} GFLOP/s at the start, "
+        f"{results['machine'].get('conv_gflops_at_end')} at the end; "
         f"model {model['version']} at {model['imgsz']} px (exports {shape[0]}x{shape[1]}).",
         "",
         "| summary | value |",
@@ -621,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             # other work on the machine during the run: a busy machine depresses every figure
             "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
+            # and a busy host does too, unseen by the load average: how fast this machine is now
+            "conv_gflops_at_start": runtime.cpu_speed(),
         },
         "model": {"version": version, "weights": str(weights), "imgsz": imgsz, "export_shape_hw": list(shape)},
         "detector": {},
@@ -737,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
         "synth_seconds_per_1000": results.get("synth", {}).get("seconds_per_1000"),
     }
     results["machine"]["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    results["machine"]["conv_gflops_at_end"] = runtime.cpu_speed()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out_dir / "results.md").write_text(_markdown(results))

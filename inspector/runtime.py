@@ -62,3 +62,27 @@ def configure(threads: int | None = None) -> int:
         torch.set_num_threads(n)
         _configured_threads = n
     return n
+
+
+def cpu_speed(seconds: float = 1.0) -> float:
+    """The machine's fp32 3x3-convolution throughput now, in GFLOP/s, at the configured threads.
+
+    Why: this machine is a share of a host, and it has run at half its usual speed for an hour
+    at a time. Every latency, throughput and time-budgeted training result scales with it,
+    so benchmarks and model cards record it beside their figures; compare two runs only at
+    similar speeds.
+    """
+    import time
+
+    import torch
+
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False)
+    x = torch.rand(4, 64, 96, 96)
+    flop = 2.0 * 64 * 64 * 9 * 4 * 96 * 96  # multiply-adds of one call, counted twice
+    with torch.inference_mode():
+        conv(x)  # first call: oneDNN picks its kernel
+        n, t0 = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - t0) < seconds:
+            conv(x)
+            n += 1
+    return round(n * flop / elapsed / 1e9, 1)

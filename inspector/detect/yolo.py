@@ -150,6 +150,7 @@ class TrainResult:
     run_dir: Path
     seconds: float
     epochs_run: int
+    images_seen: int = 0  # about how many training samples went through the model, all epochs
 
 
 def train(
@@ -184,8 +185,14 @@ def train(
     if src.endswith(".pt") and not Path(src).is_file():
         raise DetectorError(f"initial weights not found: {src}")
     t0 = time.perf_counter()
+    seen = [0]
+
+    def count_batch(trainer: Any) -> None:
+        seen[0] += int(trainer.batch_size)  # nominal: an epoch's last, short batch counts in full
+
     try:
         m = yolo_cls(src, task="detect")
+        m.add_callback("on_train_batch_end", count_batch)
         if progress is not None:
             for event, fn in progress_callbacks(progress).items():
                 m.add_callback(event, fn)
@@ -227,7 +234,14 @@ def train(
     if not best.is_file():
         best = last
     epochs_run = int(getattr(getattr(m, "trainer", None), "epoch", epochs - 1)) + 1
-    return TrainResult(best=best, last=last, run_dir=run_dir, seconds=time.perf_counter() - t0, epochs_run=epochs_run)
+    return TrainResult(
+        best=best,
+        last=last,
+        run_dir=run_dir,
+        seconds=time.perf_counter() - t0,
+        epochs_run=epochs_run,
+        images_seen=seen[0],
+    )
 
 
 # ------------------------------------------------------------------ progress, validation, export

@@ -209,6 +209,24 @@ def render_card(meta: Mapping[str, Any]) -> str:
             "hardware",
             f"{hw.get('cpu')}, {hw.get('usable_cores')} cores, {hw.get('threads')} threads, {hw.get('ram_gb')} GB RAM",
         ],
+    ]
+    if training.get("images_per_s") is not None:
+        rows.append(
+            [
+                "training throughput",
+                f"{training['images_per_s']} samples/s over the run, validation included "
+                f"({training.get('images_seen')} samples)",
+            ]
+        )
+    if hw.get("conv_gflops_at_start") is not None:
+        # a time-budgeted run on a slowed machine trains less: this says how fast it was
+        rows.append(
+            [
+                "machine speed (fp32 conv)",
+                f"{hw['conv_gflops_at_start']} GFLOP/s at the start, {hw.get('conv_gflops_at_end')} at the end",
+            ]
+        )
+    rows += [
         ["software", ", ".join(f"{k} {v}" for k, v in sw.items())],
         ["git commit", f"`{git.get('commit')}`" + (" (uncommitted changes)" if git.get("dirty") else "")],
     ]

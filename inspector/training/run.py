@@ -163,6 +163,7 @@ def train_version(
 
     # bf16 only where the CPU has the kernels: elsewhere autocast would emulate it, slower than fp32
     precision = recipe.precision if yolo.cpu_supports_bf16() else "fp32"
+    speed_at_start = runtime.cpu_speed()
     result = yolo.train(
         init_weights if init_weights is not None else recipe.model,
         spec.data_yaml,
@@ -180,6 +181,7 @@ def train_version(
         progress=report,
         **train_args,
     )
+    speed_at_end = runtime.cpu_speed()
     rows = read_results_csv(result.run_dir)
     meta: dict[str, Any] = {
         "version": name,
@@ -200,12 +202,18 @@ def train_version(
             "epochs_planned": recipe.epochs,
             "time_budget_min": recipe.time_budget_min,
             "val_every": recipe.val_every,
+            "images_seen": result.images_seen,
+            "images_per_s": round(result.images_seen / result.seconds, 1) if result.seconds > 0 else None,
             "precision": precision,
             "train_args": train_args,
             "final_val": _final_val(rows),
             "run_dir": str(result.run_dir),
         },
-        "hardware": hardware(n_threads),
+        "hardware": {
+            **hardware(n_threads),
+            "conv_gflops_at_start": speed_at_start,
+            "conv_gflops_at_end": speed_at_end,
+        },
         "software": software(),
         "git": git_state(),
         "evaluations": {},

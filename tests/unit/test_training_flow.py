@@ -71,6 +71,8 @@ def test_training_registers_a_complete_version(trained: tuple[Path, Path, str]) 
     assert meta["dataset"]["sha256"] and meta["git"].keys() == {"commit", "dirty"}
     assert meta["hardware"]["threads"] == 2 and meta["training"]["seconds"] > 0
     assert meta["training"]["epochs_run"] == 1
+    assert meta["training"]["images_seen"] == 16  # two batches of 8, one epoch
+    assert meta["training"]["images_per_s"] > 0 and meta["hardware"]["conv_gflops_at_start"] > 0
     from inspector.detect.yolo import cpu_supports_bf16
 
     # the recipe asks for bf16; it is used (and recorded) only where the CPU has native kernels

@@ -257,6 +257,16 @@ def test_card_states_a_missed_target_and_a_missing_evaluation() -> None:
     assert "Not evaluated yet" in bare and "Target: not evaluated yet." in bare
 
 
+def test_card_says_how_fast_the_run_trained_and_the_machine_was() -> None:
+    """Two cards of one recipe differ in epochs when the host slowed: the card shows both speeds."""
+    training = _meta()["training"] | {"images_per_s": 41.5, "images_seen": 120_000}
+    card = render_card(_meta(training=training, hardware={"conv_gflops_at_start": 210.5, "conv_gflops_at_end": 99.0}))
+    assert "| training throughput | 41.5 samples/s over the run, validation included (120000 samples) |" in card
+    assert "| machine speed (fp32 conv) | 210.5 GFLOP/s at the start, 99.0 at the end |" in card
+    older = render_card(_meta())  # versions registered before these figures were recorded
+    assert "training throughput" not in older and "machine speed" not in older
+
+
 def test_confusion_table_drops_empty_classes() -> None:
     text = render_evaluation(_evaluation())
     assert "| predicted \\ true | item | background |" in text
@@ -294,3 +304,17 @@ def test_progress_without_a_terminal_shows_a_batch_line_now_and_then() -> None:
         "b: epoch 1/3 batch 120/300 loss 1.0000 elapsed 2.0 min",
         "b: epoch 1/3 batch 250/300 loss 1.0000 elapsed 4.2 min",
     ]
+
+
+def test_cpu_speed_measures_for_about_the_time_asked() -> None:
+    """A short fixed workload: a figure in GFLOP/s, measured for the time asked (not a constant)."""
+    import time
+
+    from inspector import runtime
+
+    runtime.configure()
+    t0 = time.perf_counter()
+    speed = runtime.cpu_speed(0.2)
+    took = time.perf_counter() - t0
+    assert speed > 0.5  # even a slowed 2-core machine does ~100 GFLOP/s
+    assert 0.2 <= took < 2.0
