@@ -10,7 +10,7 @@ THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 export INSPECTOR_THREADS ?= $(THREADS)
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-all lint bench model pretrain bench-neu bench-transfer clean help
+.PHONY: venv system-deps run test test-all lint bench model pretrain bench-neu bench-transfer clean help
 
 help:
 	@echo "make run    - start the station (API + operator page) on its embedded defaults"
@@ -28,13 +28,30 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Debian packages the tests and the bench use, installed when missing: chromium (the operator page is tested
+# in it, driven by Playwright; Playwright's own browser download is not used) and postgresql (the API tests
+# also run on a real server they start in a temporary folder). Without root or sudo, or offline, it says so
+# and the tests that need them skip.
+system-deps:
+	@missing=(); \
+	command -v chromium >/dev/null 2>&1 || [ -n "$$INSPECTOR_CHROMIUM" ] || missing+=(chromium); \
+	compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql); \
+	if [ "$${#missing[@]}" -gt 0 ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+	  if [ "$$SUDO" = none ]; then echo "cannot install $${missing[*]} without root: the tests that need it skip"; \
+	  else echo "installing $${missing[*]} (Debian packages)"; \
+	    { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends "$${missing[@]}" >/dev/null; } \
+	    || echo "could not install $${missing[*]}: the tests that need it skip"; fi; \
+	fi
+
 run: venv
 	$(BIN)/inspector serve
 
-test: venv
+test: venv system-deps
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: venv
+test-all: venv system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -42,7 +59,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: venv
+bench: venv system-deps
 	@# first the operator page in Chromium: item at rest -> recommendation on screen -> bench/station_latency.json,
 	@# which the main run then copies into bench/results.json (so both come from this run)
 	@if command -v chromium >/dev/null 2>&1 || [ -n "$$INSPECTOR_CHROMIUM" ]; then \
