@@ -67,8 +67,8 @@ def configure(threads: int | None = None) -> int:
 def cpu_speed(seconds: float = 1.0) -> float:
     """The machine's fp32 3x3-convolution throughput now, in GFLOP/s, at the configured threads.
 
-    Why: this machine is a share of a host, and it has run at half its usual speed for an hour
-    at a time. Every latency, throughput and time-budgeted training result scales with it,
+    Why: this machine is a share of a host, and it has run at about half its usual speed for
+    tens of minutes. Every latency, throughput and time-budgeted training result scales with it,
     so benchmarks and model cards record it beside their figures; compare two runs only at
     similar speeds.
     """

@@ -303,7 +303,7 @@ def cpu_bf16_callbacks() -> dict[str, Callable[[Any], None]]:
 def val_cadence_callbacks(every: int) -> dict[str, Callable[[Any], None]]:
     """Trainer callbacks that validate only every ``every``-th epoch.
 
-    On the 2-core machine a validation pass over the crops takes about 10 s of a 2-minute epoch,
+    On the 2-core machine a validation pass over the crops took 12 s of a 2-minute epoch,
     and a time-budgeted run re-plans its schedule from the mean epoch time, so skipped
     validations become training. Ultralytics still validates the final epoch (and whenever
     the time budget stops the run), so the saved ``best.pt`` and the final metrics are measured.
