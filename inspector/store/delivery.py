@@ -68,16 +68,18 @@ class WebhookWorker:
             yield self
         finally:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-            if self._in_flight:  # stopped mid-delivery: hand the leases back so the next start retries at once
-                ids = sorted(self._in_flight)
-                self._in_flight.clear()
-                try:
-                    await anyio.to_thread.run_sync(self._release, ids)
-                except Exception:
-                    log.exception("webhook worker could not release its leases; they expire by themselves")
+            try:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            finally:  # even if the task ended in an error: the leases it holds are handed back
+                self._task = None
+                if self._in_flight:  # stopped mid-delivery: hand the leases back so the next start retries at once
+                    ids = sorted(self._in_flight)
+                    self._in_flight.clear()
+                    try:
+                        await anyio.to_thread.run_sync(self._release, ids)
+                    except Exception:
+                        log.exception("webhook worker could not release its leases; they expire by themselves")
 
     def _release(self, ids: list[int]) -> None:
         with self.db.write() as s:
@@ -105,16 +107,19 @@ class WebhookWorker:
             if not any_due(s):
                 return []
         with self.db.write() as s:
-            return lease_due(
+            jobs = lease_due(
                 s, limit=self.cfg.batch_size, lease=timedelta(seconds=self.cfg.lease_s), worker=self.worker_id
             )
+        # Held from here: a stop while this thread runs still finds them (and hands them back).
+        self._in_flight.update(j.delivery_id for j in jobs)
+        return jobs
 
     async def _deliver(self, client: httpx.AsyncClient, job: Job) -> None:
         self._in_flight.add(job.delivery_id)
-        try:
-            await self._attempt(client, job)
-        finally:
-            self._in_flight.discard(job.delivery_id)
+        await self._attempt(client, job)
+        # Only once the attempt is recorded (which ends the lease): cancelled mid-request, the id
+        # stays in flight and ``running`` hands its lease back.
+        self._in_flight.discard(job.delivery_id)
 
     async def _attempt(self, client: httpx.AsyncClient, job: Job) -> None:
         ts = int(time.time())

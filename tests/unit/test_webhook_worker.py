@@ -1,0 +1,72 @@
+"""The webhook worker stopped mid-delivery hands its lease back, so the next start retries at once.
+
+A lease runs for ``lease_s`` (60 s by default): a worker that stops while a request is in flight
+and keeps the lease would make a restarted station wait that long before trying again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from inspector.config import WebhookConfig
+from inspector.store.db import Database
+from inspector.store.delivery import WebhookWorker
+from inspector.store.models import DeliveryRow
+from inspector.store.webhooks import add_endpoint, add_event
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    database.migrate()
+    with database.write() as s:
+        add_endpoint(s, "http://127.0.0.1:9/hook", ["inspection.completed"])
+        add_event(s, "inspection.completed", {"id": "insp_1"})
+    return database
+
+
+def _lease_of(db: Database) -> tuple[str, object, int]:
+    with db.read() as s:
+        row = s.query(DeliveryRow).one()
+        return row.status, row.leased_until, row.attempts
+
+
+def test_a_worker_stopped_mid_request_releases_its_lease(db: Database) -> None:
+    async def scenario() -> None:
+        entered = asyncio.Event()
+
+        async def hang(request: httpx.Request) -> httpx.Response:
+            entered.set()
+            await asyncio.Event().wait()  # the receiver never answers
+            raise AssertionError("unreachable")
+
+        worker = WebhookWorker(db, WebhookConfig(poll_interval_s=0.05), transport=httpx.MockTransport(hang))
+        async with worker.running():
+            await asyncio.wait_for(entered.wait(), timeout=10)
+            assert _lease_of(db)[1] is not None, "the delivery is leased while its request is in flight"
+
+    asyncio.run(scenario())
+    status, leased_until, attempts = _lease_of(db)
+    assert (status, attempts) == ("pending", 0)
+    assert leased_until is None, "the lease was handed back: the next start retries at once"
+
+
+def test_a_delivered_event_keeps_no_lease(db: Database) -> None:
+    async def scenario() -> None:
+        done = asyncio.Event()
+        worker = WebhookWorker(
+            db,
+            WebhookConfig(poll_interval_s=0.05),
+            transport=httpx.MockTransport(lambda request: httpx.Response(204)),
+            on_result=lambda outcome: done.set(),
+        )
+        async with worker.running():
+            await asyncio.wait_for(done.wait(), timeout=10)
+
+    asyncio.run(scenario())
+    status, leased_until, attempts = _lease_of(db)
+    assert (status, attempts, leased_until) == ("delivered", 1, None)
