@@ -31,18 +31,22 @@ venv: $(STAMP)
 # Debian packages the tests and the bench use, installed when missing: chromium (the operator page is tested
 # in it, driven by Playwright; Playwright's own browser download is not used) and postgresql (the API tests
 # also run on a real server they start in a temporary folder). Without root or sudo, or offline, it says so
-# and the tests that need them skip.
+# and the tests that need them skip; SYSTEM_DEPS_STRICT=1 (CI) fails instead.
+SYSTEM_DEPS_STRICT ?=
 system-deps:
-	@missing=(); \
-	command -v chromium >/dev/null 2>&1 || [ -n "$$INSPECTOR_CHROMIUM" ] || missing+=(chromium); \
-	compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql); \
-	if [ "$${#missing[@]}" -gt 0 ]; then \
+	@missing() { \
+	  command -v chromium >/dev/null 2>&1 || [ -n "$$INSPECTOR_CHROMIUM" ] || echo chromium; \
+	  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || echo postgresql; \
+	}; \
+	want=$$(missing); \
+	if [ -n "$$want" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
-	  if [ "$$SUDO" = none ]; then echo "cannot install $${missing[*]} without root: the tests that need it skip"; \
-	  else echo "installing $${missing[*]} (Debian packages)"; \
-	    { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends "$${missing[@]}" >/dev/null; } \
-	    || echo "could not install $${missing[*]}: the tests that need it skip"; fi; \
+	  if [ "$$SUDO" != none ]; then echo "installing" $$want "(Debian packages)"; \
+	    $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends $$want >/dev/null; fi; \
+	  left=$$(missing); \
+	  if [ -n "$$left" ]; then echo "could not install" $$left "(root or sudo, and the network, are needed):" \
+	    "the tests that need it skip"; [ -z "$(SYSTEM_DEPS_STRICT)" ] || exit 1; fi; \
 	fi
 
 run: venv

@@ -115,10 +115,9 @@ class WebhookWorker:
         return jobs
 
     async def _deliver(self, client: httpx.AsyncClient, job: Job) -> None:
-        self._in_flight.add(job.delivery_id)
+        # In flight since ``_lease``; out only once the attempt is recorded (which ends the lease):
+        # cancelled mid-request, the id stays and ``running`` hands its lease back.
         await self._attempt(client, job)
-        # Only once the attempt is recorded (which ends the lease): cancelled mid-request, the id
-        # stays in flight and ``running`` hands its lease back.
         self._in_flight.discard(job.delivery_id)
 
     async def _attempt(self, client: httpx.AsyncClient, job: Job) -> None:
