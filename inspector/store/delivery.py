@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -27,6 +28,8 @@ from inspector.store.db import Database
 from inspector.store.webhooks import Job, any_due, lease_due, record_attempt, release_leases, signed_headers
 
 log = logging.getLogger("inspector.webhooks")
+
+T = TypeVar("T")
 
 
 def backoff(attempts: int, cfg: WebhookConfig, rng: random.Random | None = None) -> timedelta:
@@ -54,6 +57,7 @@ class WebhookWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[int] = set()
+        self._threads: set[asyncio.Future[Any]] = set()
         # Names this worker as a lease holder among every process sharing the database.
         self.worker_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -73,6 +77,10 @@ class WebhookWorker:
                     await self._task
             finally:  # even if the task ended in an error: the leases it holds are handed back
                 self._task = None
+                # A cancelled await does not stop its thread: a lease taken there after this
+                # point would be missed and held for ``lease_s``, so wait for those threads.
+                if self._threads:
+                    await asyncio.gather(*list(self._threads), return_exceptions=True)
                 if self._in_flight:  # stopped mid-delivery: hand the leases back so the next start retries at once
                     ids = sorted(self._in_flight)
                     self._in_flight.clear()
@@ -80,6 +88,13 @@ class WebhookWorker:
                         await anyio.to_thread.run_sync(self._release, ids)
                     except Exception:
                         log.exception("webhook worker could not release its leases; they expire by themselves")
+
+    async def _off_loop(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a worker thread that a stop waits for (cancelling only abandons the wait)."""
+        fut: asyncio.Future[T] = asyncio.ensure_future(anyio.to_thread.run_sync(fn))
+        self._threads.add(fut)
+        fut.add_done_callback(self._threads.discard)
+        return await asyncio.shield(fut)
 
     def _release(self, ids: list[int]) -> None:
         with self.db.write() as s:
@@ -91,7 +106,7 @@ class WebhookWorker:
         ) as client:
             while True:
                 try:
-                    jobs = await anyio.to_thread.run_sync(self._lease)
+                    jobs = await self._off_loop(self._lease)
                 except Exception:  # database busy or gone: try again on the next tick
                     log.exception("webhook worker could not lease deliveries")
                     jobs = []
@@ -150,7 +165,7 @@ class WebhookWorker:
                 )
 
         try:
-            outcome = await anyio.to_thread.run_sync(_record)
+            outcome = await self._off_loop(_record)
         except Exception:  # the lease runs out and the delivery is tried again
             log.exception("webhook worker could not record a delivery attempt")
             return

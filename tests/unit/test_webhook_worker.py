@@ -7,16 +7,19 @@ and keeps the lease would make a restarted station wait that long before trying 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from inspector.config import WebhookConfig
+from inspector.store import delivery
 from inspector.store.db import Database
 from inspector.store.delivery import WebhookWorker
 from inspector.store.models import DeliveryRow
-from inspector.store.webhooks import add_endpoint, add_event
+from inspector.store.webhooks import add_endpoint, add_event, lease_due
 
 
 @pytest.fixture
@@ -70,3 +73,34 @@ def test_a_delivered_event_keeps_no_lease(db: Database) -> None:
     asyncio.run(scenario())
     status, leased_until, attempts = _lease_of(db)
     assert (status, attempts, leased_until) == ("delivered", 1, None)
+
+
+def test_a_worker_stopped_while_it_takes_a_lease_hands_that_lease_back(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelling the worker abandons the wait, not the lease thread: the stop waits for it."""
+    entered, gate, leased = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_lease(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        gate.wait(10)  # the stop arrives while the lease is being taken
+        try:
+            return lease_due(*args, **kwargs)
+        finally:
+            leased.set()
+
+    monkeypatch.setattr(delivery, "lease_due", slow_lease)
+
+    async def scenario() -> None:
+        worker = WebhookWorker(
+            db, WebhookConfig(poll_interval_s=0.05), transport=httpx.MockTransport(lambda r: httpx.Response(204))
+        )
+        async with worker.running():
+            await asyncio.to_thread(entered.wait, 10)
+            threading.Timer(0.3, gate.set).start()
+
+    asyncio.run(scenario())
+    assert leased.wait(10), "the lease thread finished"
+    status, leased_until, attempts = _lease_of(db)
+    assert (status, attempts) == ("pending", 0)
+    assert leased_until is None, "a lease taken while the worker stopped is handed back"
