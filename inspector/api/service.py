@@ -8,6 +8,7 @@ by the WMS are stored, counted and announced the same way.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import time
@@ -127,6 +128,7 @@ class InspectionService:
         self.runner = runner
         self.metrics = metrics
         self._notify = notify
+        self._background: set[asyncio.Future[None]] = set()  # key releases of cancelled requests
 
     def model_ready(self) -> bool:
         """Whether inspections can run now (the station's page shows it)."""
@@ -232,8 +234,14 @@ class InspectionService:
                 return repo.claim_key(s, key, req_hash, lease=lease)
 
         while True:
+            taken: asyncio.Future[repo.Claim] = asyncio.ensure_future(anyio.to_thread.run_sync(attempt))
             try:
-                claim = await anyio.to_thread.run_sync(attempt)
+                claim = await asyncio.shield(taken)
+            except asyncio.CancelledError:
+                # Cancelling abandons the wait, not the thread: a key it takes after this would
+                # be held for the whole lease, and every retry would wait that long.
+                taken.add_done_callback(functools.partial(self._hand_back, key, req_hash))
+                raise
             except IntegrityError:  # another server inserted the same key first: look again
                 claim = repo.Claim("busy")
             except OperationalError as exc:
@@ -263,6 +271,15 @@ class InspectionService:
                 )
             await asyncio.sleep(delay)
             delay = min(0.5, delay * 1.6)
+
+    def _hand_back(self, key: str, req_hash: str, taken: asyncio.Future[repo.Claim]) -> None:
+        """Release a key that a claim took after its request was cancelled."""
+        if taken.cancelled() or taken.exception() is not None or taken.result().kind != "new":
+            return
+        release = asyncio.ensure_future(anyio.to_thread.run_sync(self._release, key, req_hash, taken.result().lease))
+        self._background.add(release)
+        release.add_done_callback(self._background.discard)
+        release.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def _stored_body(self, inspection_id: str) -> dict[str, Any] | None:
         with self.store.db.read() as s:
