@@ -1,0 +1,26 @@
+"""The overhead floor's HTTP server: one route that takes the upload as ours does and does nothing with it.
+
+What uvicorn, FastAPI's multipart parsing and the client cost on their own: the part of the
+API path that no work in the pipeline can remove. No ``from __future__ import annotations``
+here: FastAPI reads the route's parameter types at run time.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, UploadFile
+
+
+def bare_app() -> FastAPI:
+    """An app with ``/v1/ready`` and an empty ``POST /v1/inspections`` taking ``images``."""
+    app = FastAPI()
+
+    @app.get("/v1/ready")
+    def ready() -> dict[str, str]:
+        return {"status": "ready"}
+
+    @app.post("/v1/inspections", status_code=201)
+    async def post(images: Annotated[list[UploadFile], File()]) -> dict[str, Any]:
+        sizes = [len(await f.read()) for f in images]
+        return {"id": "bare", "bytes": sizes}
+
+    return app
