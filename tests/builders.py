@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 
 from inspector.labelmap import default_labelmap
 from inspector.types import Detections, Frame
+
+T = TypeVar("T")
 
 
 def frame(w: int = 64, h: int = 48, value: int = 128, camera_id: str = "cam0") -> Frame:
@@ -49,3 +53,20 @@ def tiny_yolo_dataset(root: Path, n_train: int = 8, n_val: int = 4, size: int = 
     lines += [f"  {i}: {n}" for i, n in enumerate(names)]
     data.write_text("\n".join(lines) + "\n")
     return data
+
+
+def gated(
+    real: Callable[..., T], gate: threading.Event, done: threading.Event, entered: threading.Event | None = None
+) -> Callable[..., T]:
+    """``real`` held at ``gate`` before it runs, with ``done`` set once it has: a worker thread caught mid-call."""
+
+    def call(*args: Any, **kwargs: Any) -> T:
+        if entered is not None:
+            entered.set()
+        gate.wait(10)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            done.set()
+
+    return call

@@ -19,6 +19,7 @@ from inspector.api.service import InspectionService
 from inspector.config import ServerConfig, Settings, StorageConfig
 from inspector.store import Store
 from inspector.store import inspections as repo
+from tests.builders import gated
 
 
 @pytest.fixture
@@ -40,15 +41,8 @@ def test_a_request_cancelled_while_it_claims_its_key_hands_the_key_back(
     gate = threading.Event()
     claimed = threading.Event()
     real_claim = repo.claim_key
-
-    def slow_claim(*args: Any, **kwargs: Any) -> repo.Claim:
-        gate.wait(10)  # the request is cancelled before the key is taken
-        try:
-            return real_claim(*args, **kwargs)
-        finally:
-            claimed.set()
-
-    monkeypatch.setattr(repo, "claim_key", slow_claim)
+    # the request is cancelled before the key is taken
+    monkeypatch.setattr(repo, "claim_key", gated(real_claim, gate, claimed))
     handed: list[bool] = []
     real_hand_back = getattr(service, "_hand_back", lambda *args: None)
 

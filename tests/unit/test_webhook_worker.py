@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +19,7 @@ from inspector.store.db import Database
 from inspector.store.delivery import WebhookWorker
 from inspector.store.models import DeliveryRow
 from inspector.store.webhooks import add_endpoint, add_event, lease_due
+from tests.builders import gated
 
 
 @pytest.fixture
@@ -80,16 +80,8 @@ def test_a_worker_stopped_while_it_takes_a_lease_hands_that_lease_back(
 ) -> None:
     """Cancelling the worker abandons the wait, not the lease thread: the stop waits for it."""
     entered, gate, leased = threading.Event(), threading.Event(), threading.Event()
-
-    def slow_lease(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        gate.wait(10)  # the stop arrives while the lease is being taken
-        try:
-            return lease_due(*args, **kwargs)
-        finally:
-            leased.set()
-
-    monkeypatch.setattr(delivery, "lease_due", slow_lease)
+    # the stop arrives while the lease is being taken
+    monkeypatch.setattr(delivery, "lease_due", gated(lease_due, gate, leased, entered))
 
     async def scenario() -> None:
         worker = WebhookWorker(
