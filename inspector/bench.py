@@ -271,6 +271,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 class Server:
     """``inspector serve`` in a subprocess on loopback, with its own data folder."""
 
@@ -322,11 +330,7 @@ class Server:
         return float("nan")
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        _stop(self.proc)
 
 
 def unique_jpeg(jpeg: bytes, i: int) -> bytes:
@@ -495,11 +499,7 @@ def http_floor(image: bytes, n: int) -> dict[str, Any]:
 
             return _percentiles(_time(post, n))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 def durable_write_floor(image: bytes, folder: Path, n: int) -> dict[str, Any]:
@@ -539,6 +539,20 @@ def durable_write_floor(image: bytes, folder: Path, n: int) -> dict[str, Any]:
         return _percentiles(_time(write, n))
     finally:
         db.close()
+
+
+def floor_beside(timed: dict[str, Any], backend: str, image: bytes, work: Path, n: int) -> dict[str, Any]:
+    """:func:`overhead_floor` against the decode and forward pass of a ``detectors`` run that timed ``backend``."""
+    return {
+        "backend": backend,
+        **overhead_floor(
+            image,
+            work,
+            n,
+            decode_ms=timed["_decode_for_model_p50_ms"],
+            forward_ms=timed[backend]["forward_p50_ms"],
+        ),
+    }
 
 
 def overhead_floor(image: bytes, work: Path, n: int, *, decode_ms: float, forward_ms: float) -> dict[str, Any]:
@@ -768,21 +782,15 @@ def main(argv: list[str] | None = None) -> int:
     timed = _subprocess(["detectors", "--backends", ",".join(backends), *common, "-n", str(n)], threads)
     if "error" in timed:
         raise SystemExit(f"the detector benchmark failed: {timed['error']}")
-    results["decode_p50_ms"] = timed.pop("_decode_p50_ms", None)
-    results["decode_for_model_p50_ms"] = timed.pop("_decode_for_model_p50_ms", None)
     if args.floor_only:
-        floor = overhead_floor(
-            image.read_bytes(),
-            work,
-            n,
-            decode_ms=results["decode_for_model_p50_ms"],
-            forward_ms=timed[backends[0]]["forward_p50_ms"],
-        )
-        floor = {"backend": backends[0], **floor, "machine": results["machine"], "model": results["model"]}
+        floor = floor_beside(timed, backends[0], image.read_bytes(), work, n)
+        floor.update(machine=results["machine"], model=results["model"])
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "overhead_floor.json").write_text(json.dumps(floor, indent=2) + "\n")
         print(json.dumps(floor, indent=2))
         return 0
+    results["decode_p50_ms"] = timed.pop("_decode_p50_ms", None)
+    results["decode_for_model_p50_ms"] = timed.pop("_decode_for_model_p50_ms", None)
     for backend in backends:
         rss = _subprocess(["detectors", "--backends", backend, "--rss", *common, "-n", "20"], threads)
         results["detector"][backend] = {**timed[backend], **rss}
@@ -858,16 +866,7 @@ def main(argv: list[str] | None = None) -> int:
         # within a run, and a ratio of figures taken minutes apart measures the drift
         again = _subprocess(["detectors", "--backends", serve_backend, *common, "-n", str(n)], threads)
         if "error" not in again:
-            results["overhead_floor"] = {
-                "backend": serve_backend,
-                **overhead_floor(
-                    body,
-                    work,
-                    n,
-                    decode_ms=again["_decode_for_model_p50_ms"],
-                    forward_ms=again[serve_backend]["forward_p50_ms"],
-                ),
-            }
+            results["overhead_floor"] = floor_beside(again, serve_backend, body, work, n)
 
     station_latency = out_dir / "station_latency.json"
     if station_latency.is_file():
