@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - start the station (API + operator page) on its embedded defaults"
 	@echo "make test   - install what is needed and run the test suite"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and the import layers (lint-imports)"
 	@echo "make bench  - benchmarks, written to bench/results.json"
 	@echo "make model  - train the default model on the synthetic bench"
 	@echo "make pretrain - train the defect-features checkpoint that fine-tuning starts from"
@@ -62,6 +62,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 bench: venv system-deps
 	@# first the operator page in Chromium: item at rest -> recommendation on screen -> bench/station_latency.json,

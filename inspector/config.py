@@ -83,13 +83,24 @@ class CameraConfig(_Section):
     seed: int = 0
 
 
-class StationConfig(_Section):
-    enabled: bool = Field(True, description="run the cameras and the capture trigger with the API")
+class TriggerConfig(_Section):
+    """The capture trigger's thresholds, on a small blurred grey copy of each frame (sensor noise does not count)."""
+
     still_frames: int = Field(4, ge=1, le=60, description="still frames before an item is captured")
     empty_frames: int = Field(3, ge=1, le=60, description="empty frames before an item counts as taken away")
     pixel_threshold: int = Field(14, ge=1, le=255, description="grey levels a pixel must change by to count")
     occupied_fraction: float = Field(0.004, gt=0, lt=1, description="share of changed pixels: bench occupied")
     motion_fraction: float = Field(0.0015, gt=0, lt=1, description="share of changed pixels: item moving")
+    work_width: int = Field(160, ge=16, le=4096, description="width of the grey copy the trigger compares")
+    reference_rate: float = Field(
+        0.02, ge=0, lt=1, description="how fast the empty-bench reference follows slow light changes when idle"
+    )
+
+
+class StationConfig(TriggerConfig):
+    """The station's cameras and trigger (its thresholds are the trigger's fields, read as they are)."""
+
+    enabled: bool = Field(True, description="run the cameras and the capture trigger with the API")
     read_labels: bool = Field(True, description="read RMA/LPN codes (QR, barcodes) in the captured views")
     rma_pattern: str = r"^RMA[-_ :]?[A-Z0-9][A-Z0-9-]{2,39}$"
     lpn_pattern: str = r"^LPN[-_ :]?[A-Z0-9]{4,40}$"

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from inspector.config import Settings
 from inspector.detect import Detector, DetectorError, load_detector, warm_up
 from inspector.disposition import Catalogue, Policy, load_catalogue, load_policy, recommend
+from inspector.errors import InspectorError, Refused
 from inspector.grading import (
     FamilyPrediction,
     GradeModel,
@@ -24,7 +25,7 @@ from inspector.grading import (
     grade_item,
     load_rubrics,
 )
-from inspector.grading.grader import find_item_box
+from inspector.grading.assessment import find_item_box
 from inspector.items import ItemInfo, Sku
 from inspector.types import Detections, Frame, Inspection, View
 
@@ -45,7 +46,10 @@ class InspectionPipeline(Protocol):
     def inspect(
         self, frames: Sequence[Frame], item: ItemInfo, *, inspection_id: str, station_id: str = "bench-1"
     ) -> Inspection:
-        """Run every stage on the views of one item. Blocking: call it off the event loop."""
+        """Run every stage on the views of one item. Blocking: call it off the event loop.
+
+        An item that cannot be inspected raises :class:`~inspector.errors.Refused`.
+        """
         ...
 
 
@@ -112,15 +116,19 @@ class Pipeline:
         with self._lock:
             self.detector = detector
 
-    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
-        with self._lock:
-            return self.detector.detect(frames)
-
     def inspect(
         self, frames: Sequence[Frame], item: ItemInfo, *, inspection_id: str, station_id: str = "bench-1"
     ) -> Inspection:
         if not frames:
-            raise ValueError("an inspection needs at least one image")
+            raise Refused("an inspection needs at least one image")
+        try:
+            return self._inspect(frames, item, inspection_id, station_id)
+        except InspectorError:
+            raise
+        except ValueError as exc:  # an item the rubric, the catalogue or the policy cannot take
+            raise Refused(f"the item cannot be inspected: {exc}") from exc
+
+    def _inspect(self, frames: Sequence[Frame], item: ItemInfo, inspection_id: str, station_id: str) -> Inspection:
         policy = self._policy
         t0 = time.perf_counter()
         qualities = [assess_quality(f.image, self.quality) for f in frames]
@@ -150,7 +158,7 @@ class Pipeline:
             grade=grade,
             disposition=disposition,
             model_version=detector.model_version,
-            item=_item_dict(item, sku),
+            item=item_record(item, sku),
             timings_ms={
                 "quality": (t1 - t0) * 1000,
                 "detect": (t2 - t1) * 1000,
@@ -177,7 +185,8 @@ class Pipeline:
         return self.family.predict(frames[best[1]].image, best[2])
 
 
-def _item_dict(item: ItemInfo, sku: Sku | None) -> dict[str, Any]:
+def item_record(item: ItemInfo, sku: Sku | None = None) -> dict[str, Any]:
+    """The JSON form of what is told about the item; with its catalogue entry, completed from it."""
     out: dict[str, Any] = {
         "rma": item.rma,
         "lpn": item.lpn,
@@ -201,11 +210,13 @@ def load_serving_detector(settings: Settings, weights: Path, version: str | None
     not by the first item on the bench.
     """
     from inspector.registry import serving_hints
+    from inspector.training.artifacts import model_file
 
     cfg = settings.detector
     hints = serving_hints(version, settings.registry.root)
     update = {k: v for k, v in hints.items() if k not in cfg.model_fields_set}
-    detector = load_detector(cfg.model_copy(update=update) if update else cfg, weights, version)
+    served = cfg.model_copy(update=update) if update else cfg
+    detector = load_detector(served, model_file(served, weights), version)
     if cfg.warmup:
         warm_up(detector, (settings.camera.width, settings.camera.height), cfg.warmup)
     return detector

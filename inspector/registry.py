@@ -2,10 +2,12 @@
 
 Layout: ``models/<version>/`` holds ``weights.pt``, ``recipe.yaml``, ``meta.json`` (dataset
 fingerprint, metrics, training time, hardware, git commit, weights checksum), ``card.md`` and
-its figures; ``models/active.json`` names the promoted version and ``models/promotions.jsonl``
-records every promotion (who, when, what it replaced). The station serves the active version;
-when that entry is broken it falls back to the last intact promoted one, loudly, rather than
-serving nothing or a half-written model.
+its figures (drawn from the meta by ``inspector models plots``, not kept in the repository).
+A version whose weights are not present (the repository keeps only the served version's and
+the fine-tuning checkpoint's) is still listed and shown, never served. ``models/active.json``
+names the promoted version and ``models/promotions.jsonl`` records every promotion (who, when,
+what it replaced). The station serves the active version; when that entry is broken it falls
+back to the last intact promoted one, loudly, rather than serving nothing or a half-written model.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ META_FILE = "meta.json"
 CARD_FILE = "card.md"
 RECIPE_FILE = "recipe.yaml"
 LOCK_FILE = ".lock"
+NO_WEIGHTS = f"{WEIGHTS_FILE} is missing"
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 log = logging.getLogger(__name__)
@@ -127,6 +130,7 @@ class VersionStatus:
     path: Path
     meta: Mapping[str, Any]
     problems: tuple[str, ...] = field(default=())
+    weights_present: bool = True
 
     @property
     def ok(self) -> bool:
@@ -135,6 +139,20 @@ class VersionStatus:
     @property
     def weights(self) -> Path:
         return self.path / WEIGHTS_FILE
+
+    @property
+    def record_ok(self) -> bool:
+        """Meta and card are intact, whether or not the weights are here: the version can be shown."""
+        return all(p == NO_WEIGHTS for p in self.problems)
+
+    @property
+    def state(self) -> str:
+        """One line for listings: ``ok``, ``weights not present`` (only the record is kept), or what is broken."""
+        if self.ok:
+            return "ok"
+        if self.record_ok:
+            return "weights not present"
+        return "BROKEN: " + "; ".join(self.problems)
 
 
 def _read_meta(path: Path) -> tuple[dict[str, Any], str | None]:
@@ -174,7 +192,7 @@ def inspect_version(version: str, root: Path | None = None, *, verify_checksum: 
         problems.append(f"{META_FILE} names version {meta.get('version')!r}, not {version!r}")
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
-        problems.append(f"{WEIGHTS_FILE} is missing")
+        problems.append(NO_WEIGHTS)
     elif weights.stat().st_size == 0:
         problems.append(f"{WEIGHTS_FILE} is empty")
     elif (
@@ -186,12 +204,17 @@ def inspect_version(version: str, root: Path | None = None, *, verify_checksum: 
     card_problem = _card_problem(path / CARD_FILE)
     if card_problem:
         problems.append(card_problem)
-    return VersionStatus(version, path, meta, tuple(problems))
+    return VersionStatus(version, path, meta, tuple(problems), weights_present=weights.is_file())
 
 
 def check_version(version: str, root: Path | None = None) -> Path:
     """The weights of an intact entry; a :class:`RegistryError` naming every fault otherwise."""
     status = inspect_version(version, root)
+    if status.record_ok and not status.weights_present:
+        raise RegistryError(
+            f"model version {version!r} has no weights here: {NO_WEIGHTS} ({status.path}); only its card and "
+            "metrics are kept, so it cannot be served, promoted or trained from until its weights are put back"
+        )
     if not status.ok:
         raise RegistryError(f"model version {version!r} is broken: {'; '.join(status.problems)} ({status.path})")
     return status.weights

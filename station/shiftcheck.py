@@ -5,7 +5,7 @@ white balance silently worsens every grade of the shift. Comparing the empty
 bench with its stored reference before inspections run turns those into
 warnings the operator sees on the page.
 
-Pure functions over images; storing and loading the reference is the runtime's job.
+Pure functions over images; storing and loading the reference is station/references.py's job.
 """
 
 from __future__ import annotations

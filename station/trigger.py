@@ -8,7 +8,8 @@ about while it is on the bench does not trigger a second inspection; the manual
 capture key does.
 
 Pure logic on numpy images: no threads, no clocks of its own (times are passed
-in), so frame sequences can be tested table-driven.
+in), so frame sequences can be tested table-driven. Its thresholds are the
+station's settings (:class:`inspector.config.TriggerConfig`), defaults included.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from inspector.config import TriggerConfig
 from inspector.types import Frame, Image
 
 Gray = npt.NDArray[np.uint8]
@@ -31,25 +33,6 @@ class TriggerState(enum.StrEnum):
     MOTION = "MOTION"
     STILL = "STILL"
     CAPTURED = "CAPTURED"
-
-
-@dataclass(frozen=True, slots=True)
-class TriggerConfig:
-    """Thresholds, on a small blurred grey copy of each frame (so sensor noise does not count)."""
-
-    work_width: int = 160
-    pixel_threshold: int = 14  # grey levels a pixel must change by to count as changed
-    occupied_fraction: float = 0.004  # changed vs the reference: something is on the bench
-    motion_fraction: float = 0.0015  # changed vs the previous frame: something is moving
-    still_frames: int = 4  # consecutive still frames before capturing
-    empty_frames: int = 3  # consecutive empty frames before the item counts as taken away
-    reference_rate: float = 0.02  # how fast the reference follows slow light changes on an idle bench
-
-    def __post_init__(self) -> None:
-        if self.still_frames < 1 or self.empty_frames < 1:
-            raise ValueError("still_frames and empty_frames must be >= 1")
-        if not 0 <= self.reference_rate < 1:
-            raise ValueError("reference_rate must lie in [0, 1)")
 
 
 def prepare(image: Image, work_width: int) -> Gray:

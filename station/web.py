@@ -1,6 +1,7 @@
 """The operator page and the station endpoints, mounted on the API's FastAPI app.
 
-``mount(app, settings)`` serves the page shell at ``/`` and its assets under
+``mount(app, settings)`` adds the station to the API's app (whoever composes the
+process calls it after ``create_app``). It serves the page shell at ``/`` and its assets under
 ``/static`` (no build step, nothing fetched from the internet), the live view
 as MJPEG, the station status as a long poll, and the operator's controls
 (manual capture, RMA/LPN entry, empty-bench reference). It also appends a
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mimetypes
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -23,18 +25,24 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Req
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
+from inspector.api.deps import SettingsDep, StoreDep, has_role, key_for
 from inspector.api.problems import responses
+from inspector.api.service import InspectionService
 from inspector.config import Settings
+from inspector.errors import Conflict
 from inspector.items import ItemInfo
-from inspector.types import Frame
+from inspector.store.keys import KeyInfo, Role
+from inspector.types import Frame, Inspection
+from station.capture import Submit
 from station.labels import LabelReader
-from station.runtime import StationRuntime, Submit
+from station.runtime import StationRuntime
 from station.sources import FrameSource, open_source
-from station.trigger import TriggerConfig
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The page's scripts are ES modules: browsers run them only when served as JavaScript, whatever the host maps .js to.
+mimetypes.add_type("text/javascript", ".js")
 BOUNDARY = "frame"
 
 
@@ -79,13 +87,7 @@ def build_runtime(
         submit=submit,
         loop=loop,
         fps=settings.camera.fps,
-        trigger=TriggerConfig(
-            still_frames=st.still_frames,
-            empty_frames=st.empty_frames,
-            pixel_threshold=st.pixel_threshold,
-            occupied_fraction=st.occupied_fraction,
-            motion_fraction=st.motion_fraction,
-        ),
+        trigger=st,
         reference_dir=st.reference_dir or settings.storage.data_dir / "station",
         label_reader=reader,
         model_ready=model_ready,
@@ -93,41 +95,16 @@ def build_runtime(
     )
 
 
-def _service_submit(app: FastAPI) -> Submit | None:
+def _submit(service: InspectionService) -> Submit:
     """Inspections go through the API's in-process service, like any other client's."""
-    service = getattr(app.state, "inspections", None)
-    if service is None:
-        return None
 
-    async def submit(frames: list[Frame], item: ItemInfo, key: str) -> dict[str, Any]:
-        result: dict[str, Any] = await service.create(frames, item, idempotency_key=key, source="station")
-        return result
+    async def submit(frames: list[Frame], item: ItemInfo, key: str) -> Inspection:
+        created = await service.create(frames, item, idempotency_key=key, source="station")
+        if created.inspection is None:  # each capture has a key of its own: a replay is a capture sent twice
+            raise Conflict(f"capture {key} was inspected already", code="capture_repeated")
+        return created.inspection
 
     return submit
-
-
-def _model_ready_probe(app: FastAPI) -> Callable[[], bool | None]:
-    """Whether the API can run inspections now (its model is loaded)."""
-
-    def probe() -> bool | None:
-        state = app.state
-        for name in ("model_ready", "ready"):
-            value = getattr(state, name, None)
-            if callable(value):
-                return bool(value())
-            if isinstance(value, bool):
-                return value
-        service = getattr(state, "inspections", None)
-        for name in ("model_ready", "ready"):
-            value = getattr(service, name, None)
-            if callable(value):
-                return bool(value())
-            if isinstance(value, bool):
-                return value
-        pipeline = getattr(state, "pipeline", None)
-        return None if pipeline is None and service is None else pipeline is not None
-
-    return probe
 
 
 # ------------------------------------------------------------------------------ auth
@@ -136,54 +113,26 @@ def _model_ready_probe(app: FastAPI) -> Callable[[], bool | None]:
 VIEW_COOKIE = "inspector_station_key"
 
 
-def _operator(request: Request) -> str:
-    """The operator controls need an operator (or admin) key, like the API's decision endpoint."""
-    return _check_operator(request, request.headers.get("x-api-key", ""))
+def _operator(request: Request, settings: SettingsDep, store: StoreDep) -> KeyInfo:
+    """The operator controls need an operator (or admin) key as X-API-Key, like the API's decision endpoint."""
+    return has_role(key_for(settings, store, request.headers.get("x-api-key")), Role.OPERATOR, Role.ADMIN)
 
 
-def _viewer(request: Request) -> str:
+def _viewer(request: Request, settings: SettingsDep, store: StoreDep) -> KeyInfo:
     """The live view: the key as a header, or as the page's session cookie (an ``<img>`` sends no header)."""
-    return _check_operator(request, request.headers.get("x-api-key", "") or request.cookies.get(VIEW_COOKIE, ""))
-
-
-def _check_operator(request: Request, key: str) -> str:
-    settings: Settings = request.app.state.settings
-    if not settings.server.require_auth:
-        return "anonymous"
-    check = getattr(request.app.state, "authenticate", None)
-    if callable(check):
-        role = check(key)
-        if role is None:
-            raise HTTPException(401, "missing or unknown API key (send it as X-API-Key)")
-        if str(getattr(role, "value", role)) not in ("operator", "admin"):
-            raise HTTPException(403, "this needs an operator key")
-        return str(getattr(role, "value", role))
-    store = getattr(request.app.state, "store", None)
-    if store is None:
-        raise HTTPException(503, "keys cannot be checked: the store is not open")
-    from inspector.store.keys import lookup
-
-    if not key:
-        raise HTTPException(401, "missing API key (send it as X-API-Key)")
-    with store.db.read() as session:
-        info = lookup(session, key)
-    if info is None:
-        raise HTTPException(401, "unknown or revoked API key")
-    if info.role.value not in ("operator", "admin"):
-        raise HTTPException(403, "this needs an operator key")
-    return info.name
+    given = request.headers.get("x-api-key") or request.cookies.get(VIEW_COOKIE)
+    return has_role(key_for(settings, store, given), Role.OPERATOR, Role.ADMIN)
 
 
 # Routes take it before Runtime: the key is checked before anything about the station is told.
-Operator = Annotated[str, Depends(_operator)]
-Viewer = Annotated[str, Depends(_viewer)]
+Operator = Annotated[KeyInfo, Depends(_operator)]
+Viewer = Annotated[KeyInfo, Depends(_viewer)]
 
 
 def _runtime(request: Request) -> StationRuntime:
-    runtime = getattr(request.app.state, "station", None)
+    runtime: StationRuntime | None = request.app.state.station
     if runtime is None:
         raise HTTPException(503, "the station is not running (cameras off or still starting)")
-    assert isinstance(runtime, StationRuntime)
     return runtime
 
 
@@ -240,7 +189,9 @@ class _Closing:
         self._previous.clear()
 
 
-def _lifespan_factory(settings: Settings) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+def _lifespan_factory(
+    settings: Settings, service: InspectionService
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def station_lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.station.enabled:
@@ -250,9 +201,9 @@ def _lifespan_factory(settings: Settings) -> Callable[[FastAPI], contextlib.Abst
         sources = getattr(app.state, "station_sources", None)  # tests and embedders may provide their own
         runtime = build_runtime(
             settings,
-            submit=_service_submit(app),
+            submit=_submit(service),
             loop=loop,
-            model_ready=_model_ready_probe(app),
+            model_ready=service.model_ready,
             sources=sources,
         )
         closing: _Closing = app.state.station_closing
@@ -278,6 +229,7 @@ def _lifespan_factory(settings: Settings) -> Callable[[FastAPI], contextlib.Abst
 
 def mount(app: FastAPI, settings: Settings) -> None:
     """Register the operator page and the station endpoints; start the station with the app."""
+    service: InspectionService = app.state.inspections
     app.state.station = None
     app.state.station_closing = _Closing()
     if not STATIC_DIR.is_dir():  # pragma: no cover - packaging error
@@ -380,7 +332,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
                 "version": 0,
                 "running": False,
                 "camera_ready": False,
-                "model_ready": _model_ready_probe(request.app)(),
+                "model_ready": service.model_ready(),
                 "message": "the station is off" if not settings.station.enabled else "the station is starting",
             }
         if after is not None and not closing():
@@ -457,9 +409,4 @@ def mount(app: FastAPI, settings: Settings) -> None:
         return {"accepted": True}
 
     app.include_router(router)
-
-    background = getattr(app.state, "background", None)
-    if background is None:
-        background = []
-        app.state.background = background
-    background.append(_lifespan_factory(settings))
+    app.state.background.append(_lifespan_factory(settings, service))

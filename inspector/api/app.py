@@ -4,6 +4,8 @@
 the inspection service and the webhook worker; the lifespan opens the store
 (running migrations), loads the pipeline when none was injected, starts the
 webhook worker and then every context manager in ``app.state.background``.
+The API knows nothing of the bench station: whoever composes the process mounts
+it on the app afterwards (``station.web.mount``), and it joins ``background``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from inspector.api.budget import PixelBudget
 from inspector.api.drift import DriftMonitor, drift_factory
 from inspector.api.hotswap import ModelWatcher, watcher_factory
 from inspector.api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
-from inspector.api.routes import decisions, feedback, inspections, models, ops, policy, webhooks
+from inspector.api.routes import decisions, feedback, inspections, labelmap, models, ops, policy, webhooks
 from inspector.api.runner import InferenceRunner
 from inspector.api.schemas import ProblemOut
 from inspector.api.service import InspectionService, PipelineSlot
@@ -31,7 +33,6 @@ from inspector.config import Settings
 from inspector.pipeline import InspectionPipeline
 from inspector.store import Store
 from inspector.store.delivery import WebhookWorker
-from inspector.store.keys import Role, lookup
 
 log = logging.getLogger("inspector.api")
 
@@ -53,6 +54,7 @@ TAGS = [
     {"name": "decisions", "description": "Final decisions: an audit trail, nothing overwritten."},
     {"name": "policy", "description": "The disposition policy in force."},
     {"name": "models", "description": "The model registry."},
+    {"name": "labelmap", "description": "The defect classes the detector names, in id order, with their colours."},
     {"name": "feedback", "description": "Operator flags on detections, the drift summary: learning from the bench."},
     {"name": "webhooks", "description": "Signed event delivery (Standard Webhooks), at least once."},
     {"name": "ops", "description": "Liveness, readiness, metrics."},
@@ -67,15 +69,6 @@ def _load_pipeline(settings: Settings) -> InspectionPipeline:
         raise RuntimeError("this build has no pipeline builder (inspector.pipeline.build_pipeline)")
     built: InspectionPipeline = build(settings)
     return built
-
-
-def _mount_station(app: FastAPI, settings: Settings) -> None:
-    """Let the bench station add its operator page and live stream, when it is installed."""
-    try:
-        from station.web import mount  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return
-    mount(app, settings)
 
 
 def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline | None = None) -> FastAPI:
@@ -138,16 +131,8 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
     app.state.drift = drift_monitor
     app.state.background = [watcher_factory(watcher), drift_factory(drift_monitor)]
 
-    def authenticate(key: str) -> Role | None:
-        """The role of a live key, or None (for routes mounted by the station)."""
-        with store.db.read() as s:
-            info = lookup(s, key)
-        return info.role if info is not None else None
-
-    app.state.authenticate = authenticate
-
     problems.install(app)
-    for module in (inspections, decisions, feedback, policy, models, webhooks, ops):
+    for module in (inspections, decisions, feedback, policy, models, labelmap, webhooks, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, limit_bytes=int(settings.server.max_upload_mb * 1_000_000))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -169,5 +154,4 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    _mount_station(app, settings)
     return app

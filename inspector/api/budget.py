@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from inspector.api.problems import Problem
+from inspector.errors import Busy
 
 
 class PixelBudget:
@@ -31,19 +31,14 @@ class PixelBudget:
 
     @asynccontextmanager
     async def hold(self, pixels: int) -> AsyncIterator[None]:
-        """Wait for ``pixels`` of the budget (503 with Retry-After past ``wait_s``), give it back after."""
+        """Wait for ``pixels`` of the budget (:class:`Busy` past ``wait_s``), give it back after."""
         share = max(0, min(pixels, self.capacity))
         cond = self._condition()
         async with cond:
             try:
                 await asyncio.wait_for(cond.wait_for(lambda: self.in_use + share <= self.capacity), self.wait_s)
             except TimeoutError as exc:
-                raise Problem(
-                    503,
-                    "too many large images are being inspected at once; retry",
-                    code="busy",
-                    headers={"Retry-After": "5"},
-                ) from exc
+                raise Busy("too many large images are being inspected at once; retry", retry_after=5) from exc
             self.in_use += share
         try:
             yield

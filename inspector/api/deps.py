@@ -68,16 +68,10 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ANONYMOUS = KeyInfo(id="anonymous", name="anonymous", role=Role.ADMIN, prefix="", created_at=utcnow())
 
 
-def current_key(
-    settings: SettingsDep,
-    store: StoreDep,
-    api_key: Annotated[str | None, Security(api_key_header)] = None,
-    token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
-) -> KeyInfo:
-    """The caller's live key; 401 without one. Sync on purpose: FastAPI runs it on a worker thread."""
+def key_for(settings: Settings, store: Store, given: str | None) -> KeyInfo:
+    """The live key ``given`` names; 401 when it is missing, unknown or revoked. Every key check comes here."""
     if not settings.server.require_auth:
         return ANONYMOUS
-    given = api_key or (token.credentials if token is not None else None)
     if not given:
         raise Problem(
             401,
@@ -103,18 +97,27 @@ def current_key(
     return info
 
 
-def require(*roles: Role) -> Callable[[KeyInfo], KeyInfo]:
-    allowed = frozenset(roles)
-    needed = ", ".join(sorted(r.value for r in allowed))
+def current_key(
+    settings: SettingsDep,
+    store: StoreDep,
+    api_key: Annotated[str | None, Security(api_key_header)] = None,
+    token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+) -> KeyInfo:
+    """The caller's live key, from X-API-Key or a bearer token. Sync on purpose: FastAPI runs it on a worker thread."""
+    return key_for(settings, store, api_key or (token.credentials if token is not None else None))
 
+
+def has_role(key: KeyInfo, *roles: Role) -> KeyInfo:
+    """``key`` when its role is one of ``roles``; 403 otherwise."""
+    if key.role not in roles:
+        needed = ", ".join(sorted(r.value for r in roles))
+        raise Problem(403, f"a {key.role.value} key may not do this; it needs one of: {needed}", code="forbidden")
+    return key
+
+
+def require(*roles: Role) -> Callable[[KeyInfo], KeyInfo]:
     def check(key: Annotated[KeyInfo, Depends(current_key)]) -> KeyInfo:
-        if key.role not in allowed:
-            raise Problem(
-                403,
-                f"a {key.role.value} key may not do this; it needs one of: {needed}",
-                code="forbidden",
-            )
-        return key
+        return has_role(key, *roles)
 
     return check
 

@@ -2,7 +2,10 @@
 
 Every 4xx and 5xx is ``application/problem+json`` with ``type``, ``title``,
 ``status``, ``detail``, ``instance`` and a stable machine-readable ``code``, so
-a WMS client can branch on ``code`` and show ``detail`` to a person.
+a WMS client can branch on ``code`` and show ``detail`` to a person. The service
+below raises the station's own errors (:mod:`inspector.errors`); this is the one
+place that gives each kind its HTTP status. :class:`Problem` is for what only
+HTTP knows about (keys, body types).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from inspector import errors
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:inspector:problem:"
@@ -59,6 +64,27 @@ class Problem(Exception):
         self.title = title or HTTPStatus(status).phrase
         self.headers = dict(headers or {})
         self.extensions = extensions
+
+
+# The status of each kind of domain error; a subclass takes the entry of its nearest listed ancestor.
+_STATUS: dict[type[errors.InspectorError], int] = {
+    errors.Unsupported: 415,
+    errors.TooLarge: 413,
+    errors.InvalidInput: 422,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Busy: 503,
+    errors.Unavailable: 503,
+    errors.Broken: 500,
+}
+
+
+def status_of(exc: errors.InspectorError) -> int:
+    """The HTTP status that answers a domain error."""
+    for kind in type(exc).__mro__:
+        if kind in _STATUS:
+            return _STATUS[kind]
+    return 500
 
 
 def problem_body(
@@ -136,6 +162,13 @@ def install(app: FastAPI) -> None:
             **exc.extensions,
         )
 
+    async def on_domain(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, errors.InspectorError)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return problem_response(
+            status_of(exc), exc.message, code=exc.code, instance=request.url.path, headers=headers, **exc.details
+        )
+
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
@@ -170,6 +203,7 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(errors.InspectorError, on_domain)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(Exception, on_error)

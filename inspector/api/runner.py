@@ -15,15 +15,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from inspector.errors import Busy
+
 T = TypeVar("T")
 
 
-class QueueFull(Exception):
+class QueueFull(Busy, code="queue_full"):
     """Every slot is taken; ``retry_after`` is an estimate in whole seconds."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"the inference queue is full; retry in {retry_after} s")
-        self.retry_after = retry_after
+        super().__init__(f"the inference queue is full; retry in {retry_after} s", retry_after=retry_after)
 
 
 class InferenceRunner:

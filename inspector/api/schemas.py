@@ -53,30 +53,7 @@ class ItemIn(_In):
         return sorted(set(v))
 
     def to_item(self) -> ItemInfo:
-        return ItemInfo(
-            rma=self.rma,
-            lpn=self.lpn,
-            sku=self.sku,
-            category=self.category,
-            return_reason=self.return_reason,
-            price=self.price,
-            days_since_sale=self.days_since_sale,
-            flags=frozenset(self.flags),
-        )
-
-
-def item_dict(item: ItemInfo) -> dict[str, Any]:
-    """The JSON form of an :class:`ItemInfo` (the same keys as :class:`ItemIn`)."""
-    return {
-        "rma": item.rma,
-        "lpn": item.lpn,
-        "sku": item.sku,
-        "category": item.category,
-        "return_reason": item.return_reason,
-        "price": item.price,
-        "days_since_sale": item.days_since_sale,
-        "flags": sorted(item.flags),
-    }
+        return ItemInfo(**self.model_dump())
 
 
 # -------------------------------------------------------------- inspections
@@ -187,6 +164,11 @@ class InspectionOut(_Out):
     final: FinalOut
 
 
+def as_served(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON exactly as the HTTP API serves it (pydantic's datetime and number forms)."""
+    return InspectionOut.model_validate(body).model_dump(mode="json")
+
+
 class InspectionPage(_Out):
     items: list[InspectionOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
@@ -227,7 +209,8 @@ class ModelOut(_Out):
     version: str
     active: bool
     serving: bool
-    weights: str
+    weights: str | None = Field(description="weights file in the registry; null when not present (record only)")
+    weights_present: bool = Field(description="false: only the card and metrics are kept, it cannot be served")
     meta: dict[str, Any] | None
 
 
@@ -235,6 +218,22 @@ class ModelsOut(_Out):
     active: str | None
     serving: str | None
     models: list[ModelOut]
+
+
+# ---------------------------------------------------------------------- labelmap
+
+
+class LabelClassOut(_Out):
+    id: int = Field(description="the class id detections carry")
+    name: str
+    description: str
+    defect: bool = Field(description="false only for the item class itself")
+    colour: str = Field(description="the colour boxes of this class are drawn in, as #rrggbb")
+
+
+class LabelmapOut(_Out):
+    version: int
+    classes: list[LabelClassOut] = Field(description="every class, in id order")
 
 
 # ---------------------------------------------------------------------- ops

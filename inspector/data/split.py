@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 
 from inspector.data.formats import DatasetSpec, ImageRecord
-from inspector.data.formats.yolo import find_data_yaml
+from inspector.data.formats.yolo import load_data_yaml
 
 
 def stratified_split(spec: DatasetSpec, val: float, test: float, seed: int) -> dict[str, int]:
@@ -53,11 +53,7 @@ def write_yolo_split_lists(data_yaml_or_dir: Path, spec: DatasetSpec) -> Path:
 
     The images and labels stay where they are. The old data.yaml is kept as data.yaml.bak.
     """
-    data_yaml = find_data_yaml(Path(data_yaml_or_dir))
-    raw = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    root = Path(str(raw.get("path") or data_yaml.parent))
-    if not root.is_absolute():
-        root = data_yaml.parent
+    data_yaml, raw, _, root = load_data_yaml(Path(data_yaml_or_dir))
     for split in ("train", "val", "test"):
         lines = []
         for r in spec.images:

@@ -7,14 +7,18 @@ from pathlib import Path
 from inspector.config import DetectorConfig
 from inspector.detect.base import Detector, DetectorError
 
-__all__ = ["Detector", "DetectorError", "load_detector", "warm_up"]
+__all__ = ["MODEL_SUFFIX", "Detector", "DetectorError", "load_detector", "warm_up"]
+
+
+# what each exported backend loads; an artefact is built from the ``.pt`` by inspector.training.artifacts
+MODEL_SUFFIX = {"onnx": ".onnx", "onnx-int8": ".int8.onnx", "openvino": ".xml", "openvino-int8": ".xml"}
 
 
 def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None = None) -> Detector:
-    """Build the configured backend on local weights.
+    """Build the configured backend on a local model file.
 
-    The exported backends take an artefact named directly, or the one built from the
-    ``.pt`` weights for the configured size and aspect (built first when missing or stale).
+    Ultralytics loads ``.pt`` weights; an exported backend loads its exported file
+    (``inspector.training.artifacts.model_file`` finds or builds it from the weights).
     """
     if cfg.backend == "ultralytics":
         from inspector.detect.yolo import UltralyticsDetector
@@ -28,20 +32,15 @@ def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None 
             device=cfg.device,
             model_version=model_version,
         )
-    if cfg.backend in ("onnx", "onnx-int8", "openvino", "openvino-int8"):
-        from inspector.detect import artifacts
-
-        suffix = {"onnx": ".onnx", "onnx-int8": ".int8.onnx"}.get(cfg.backend, ".xml")
-        if weights.name.endswith(suffix):  # an exported file named directly
-            path = weights
-        else:
-            shape = artifacts.export_shape(cfg.imgsz, cfg.aspect)
-            path = artifacts.ensure(weights, cfg.backend, shape, threads=cfg.thread_count())
+    if cfg.backend in MODEL_SUFFIX:
+        suffix = MODEL_SUFFIX[cfg.backend]
+        if not weights.name.endswith(suffix):
+            raise DetectorError(f"the {cfg.backend} backend loads an exported {suffix} file, not {weights}")
         if cfg.backend.startswith("onnx"):
             from inspector.detect.onnx import OnnxDetector
 
             return OnnxDetector(
-                path,
+                weights,
                 confidence=cfg.confidence,
                 iou=cfg.iou,
                 imgsz=cfg.imgsz,
@@ -51,7 +50,7 @@ def load_detector(cfg: DetectorConfig, weights: Path, model_version: str | None 
         from inspector.detect.openvino import OpenVinoDetector
 
         return OpenVinoDetector(
-            path,
+            weights,
             confidence=cfg.confidence,
             iou=cfg.iou,
             imgsz=cfg.imgsz,

@@ -12,6 +12,12 @@ class DetectorError(RuntimeError):
     """A model could not be loaded or run; the message says which file and why."""
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception message, without ultralytics' decorations: runtimes raise pages of text."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.replace("ERROR ❌️", "").replace("❌", "").strip()
+
+
 @runtime_checkable
 class Detector(Protocol):
     """Finds defects (and the item itself) in frames.

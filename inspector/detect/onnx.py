@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from inspector.detect.base import DetectorError
+from inspector.boxes import cxcywh_to_xyxy, nms
+from inspector.detect.base import DetectorError, one_line
 from inspector.types import Detections, Frame, Image
 
 _PAD_VALUE = 114  # ultralytics' letterbox grey
@@ -44,37 +45,8 @@ def letterbox(image: Image, shape: tuple[int, int]) -> tuple[Image, tuple[float,
     return np.ascontiguousarray(image[:th, :tw]), (nw / w, nh / h), (float(lft), float(t))
 
 
-def _nms(
-    boxes: npt.NDArray[np.float32],
-    scores: npt.NDArray[np.float32],
-    classes: npt.NDArray[np.int64],
-    iou: float,
-    max_det: int,
-) -> npt.NDArray[np.int64]:
-    """Class-aware NMS: offset boxes by class so that different classes never suppress each other."""
-    if boxes.shape[0] == 0:
-        return np.zeros((0,), dtype=np.int64)
-    offset = classes.astype(np.float32)[:, None] * 8192.0
-    b = boxes + offset
-    order = scores.argsort()[::-1]
-    keep: list[int] = []
-    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    areas = (x2 - x1) * (y2 - y1)
-    while order.size and len(keep) < max_det:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        xx1 = np.maximum(x1[i], x1[rest])
-        yy1 = np.maximum(y1[i], y1[rest])
-        xx2 = np.minimum(x2[i], x2[rest])
-        yy2 = np.minimum(y2[i], y2[rest])
-        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-        ious = inter / (areas[i] + areas[rest] - inter + 1e-9)
-        order = rest[ious <= iou]
-    return np.asarray(keep, dtype=np.int64)
-
-
-def _names_from_metadata(meta: dict[str, str]) -> tuple[str, ...] | None:
+def names_from_metadata(meta: dict[str, str]) -> tuple[str, ...] | None:
+    """The class names an ultralytics export writes into the ONNX metadata (a dict or list literal), or None."""
     raw = meta.get("names")
     if not raw:
         return None
@@ -117,9 +89,8 @@ def decode_head(
     if not keep.any():
         return Detections.empty(names)
     pred, scores, cls = pred[keep], scores[keep], cls[keep].astype(np.int64)
-    cx, cy, w, h = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3]
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    idx = _nms(boxes, scores, cls, iou, max_det)
+    boxes = cxcywh_to_xyxy(pred[:, :4])
+    idx = nms(boxes, scores, cls, iou, max_det)
     boxes, scores, cls = boxes[idx], scores[idx], cls[idx]
     boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad[0]) / gain[0]
     boxes[:, [1, 3]] = (boxes[:, [1, 3]] - pad[1]) / gain[1]
@@ -158,8 +129,7 @@ class OnnxDetector:
         try:
             self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DetectorError(f"cannot load model {path}: {first}") from exc
+            raise DetectorError(f"cannot load model {path}: {one_line(exc)}") from exc
         inp = self._session.get_inputs()[0]
         self._input_name = inp.name
         self._input_fp16 = "float16" in inp.type
@@ -167,7 +137,7 @@ class OnnxDetector:
         static = all(isinstance(d, int) for d in shape[2:4])
         self._static_shape: tuple[int, int] | None = (int(shape[2]), int(shape[3])) if static else None
         meta = self._session.get_modelmeta().custom_metadata_map
-        names = tuple(class_names) if class_names else _names_from_metadata(meta)
+        names = tuple(class_names) if class_names else names_from_metadata(meta)
         if not names:
             raise DetectorError(f"{path}: the model does not name its classes; pass class_names")
         self._names = names

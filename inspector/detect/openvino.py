@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from inspector.detect.base import DetectorError
+from inspector.detect.base import DetectorError, one_line
 from inspector.detect.onnx import decode_head, input_shape, letterbox
 from inspector.types import Detections, Frame, Image
 
@@ -70,8 +70,7 @@ class OpenVinoDetector:
         try:
             model = core.read_model(str(path))
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long messages
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DetectorError(f"cannot load model {path}: {first}") from exc
+            raise DetectorError(f"cannot load model {path}: {one_line(exc)}") from exc
         names = tuple(class_names) if class_names else read_names(model)
         if not names:
             raise DetectorError(f"{path}: the model does not name its classes; pass class_names")
@@ -99,8 +98,7 @@ class OpenVinoDetector:
         try:
             self._compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DetectorError(f"cannot compile model {path}: {first}") from exc
+            raise DetectorError(f"cannot compile model {path}: {one_line(exc)}") from exc
         self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
         for _ in range(n_streams):
             self._requests.put(self._compiled.create_infer_request())

@@ -1,5 +1,5 @@
-"""Learning from the bench: label candidates, active-learning samples, exports, drift, replay, model comparison.
+"""Learning from the bench: label candidates, active-learning samples, exports, drift, replay.
 
-The modules that decide (candidates, sampling, drift, the comparison statistics) are pure;
+The modules that decide (candidates, sampling, drift) are pure;
 ``source`` reads the store, ``export`` writes datasets, ``replay`` re-runs stored inspections.
 """

@@ -6,8 +6,9 @@ imported from their own modules when a model is used.
 
 from __future__ import annotations
 
+from inspector.grading.assessment import Assessment, assess_item, condition_probabilities
 from inspector.grading.base import FamilyPrediction, Finding
-from inspector.grading.grader import Assessment, GradeModel, assess_item, condition_probabilities, grade_item
+from inspector.grading.grader import GradeModel, grade_item
 from inspector.grading.loaders import load_rubrics
 from inspector.grading.quality import ImageQuality, QualityThresholds, assess_quality
 from inspector.grading.rubric import CategoryRubric, RubricSet

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inspector.grading.grader import Assessment, assess_item, condition_probabilities, find_item_box, point_severity
+from inspector.grading.assessment import (
+    Assessment,
+    assess_item,
+    condition_probabilities,
+    find_item_box,
+    point_severity,
+)
 from inspector.grading.rubric import CategoryRubric, RubricSet
 from inspector.items import ITEM_FLAGS, ItemInfo, Sku
 from inspector.labelmap import DEFECT_CLASSES

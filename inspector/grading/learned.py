@@ -19,8 +19,8 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from inspector.grading.assessment import level_from
 from inspector.grading.features import FEATURE_NAMES, N_FEATURES
-from inspector.grading.grader import level_from
 from inspector.grading.rubric import GENERIC
 from inspector.items import FAMILIES
 from inspector.types import CONDITION_GRADES, FloatArray, GradeLevel

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from inspector.grading.rubric import GENERIC, RubricSet
 from inspector.items import FAMILIES
+from inspector.yamlfile import read_mapping
 
 RUBRICS_DIR = Path(__file__).resolve().parent / "rubrics"
 INDEX_FILE = "rubric.yaml"
@@ -22,13 +22,7 @@ INDEX_FILE = "rubric.yaml"
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"rubric file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return raw
+    return read_mapping(path)
 
 
 def _errors(exc: ValidationError) -> str:

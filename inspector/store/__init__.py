@@ -1,7 +1,6 @@
 """Durable storage: the database (SQLAlchemy + alembic), the image files, keys and the webhook outbox.
 
-The names below load on first use, so that importing ``inspector.store.cli``
-(for the command line) stays cheap.
+The names below load on first use, so that the command line importing the store stays cheap.
 """
 
 from __future__ import annotations

@@ -21,8 +21,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from inspector.errors import Busy
 
 MIGRATIONS = "inspector.store:migrations"
 
@@ -84,6 +86,15 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def busy_means_retry() -> Iterator[None]:
+    """A database that is locked or out of reach as :class:`~inspector.errors.Busy`: the caller may retry."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise Busy(f"the database is busy ({exc.orig}); retry", code="storage_busy", retry_after=1) from exc
 
 
 def advisory_key(name: str) -> int:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from inspector.errors import InvalidInput
 from inspector.store.models import DecisionRow, IdempotencyRow, ImageRow, InspectionRow, PolicyRow
 from inspector.types import utcnow
 
@@ -253,14 +254,14 @@ def encode_cursor(seq: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    """The position in a cursor; ValueError for anything this API did not hand out."""
+    """The position in a cursor; :class:`InvalidInput` for anything this API did not hand out."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         seq = json.loads(raw)["s"]
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise ValueError("cursor is not one this API handed out") from exc
+        raise InvalidInput("cursor is not one this API handed out", code="bad_cursor") from exc
     if not isinstance(seq, int) or seq < 0:
-        raise ValueError("cursor is not one this API handed out")
+        raise InvalidInput("cursor is not one this API handed out", code="bad_cursor")
     return seq
 
 

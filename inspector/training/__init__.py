@@ -1,1 +1,1 @@
-"""Training, evaluation, registration and export of the station's detection models."""
+"""Training, evaluation, comparison, registration and export of the station's detection models."""

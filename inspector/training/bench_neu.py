@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from inspector.data.formats import read_data_yaml
 from inspector.detect.base import DetectorError
 from inspector.paths import REPO_ROOT
-from inspector.training.dataset import read_data_yaml
 from inspector.training.recipe import Recipe
 from inspector.training.script import cli_main
 
@@ -52,7 +52,7 @@ def import_neu(src: Path, out: Path) -> Path:
         if r.returncode != 0 or not data_yaml.is_file():
             raise DetectorError(f"importing {src} failed (exit {r.returncode}); see the message above")
     spec = read_data_yaml(data_yaml)
-    missing = [s for s in EXPECTED_SPLITS if not spec.splits.get(s)]
+    missing = [s for s in EXPECTED_SPLITS if not spec.split(s)]
     if missing:
         raise ValueError(f"{data_yaml}: the import has no {', '.join(missing)} split; NEU-DET ships train/val/test")
     return data_yaml

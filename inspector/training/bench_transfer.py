@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     if not sides or set(sides) - {"scratch", "ours"}:
         raise ValueError(f"--sides takes scratch, ours or both, not {args.sides!r}")
     data_yaml = import_neu(args.src, args.work / "neu-det")
-    from inspector.training.dataset import read_data_yaml
+    from inspector.data.formats import read_data_yaml
 
-    n_train = len(read_data_yaml(data_yaml).images("train"))
+    n_train = len(read_data_yaml(data_yaml).image_paths("train"))
     init_weights, init_label = resolve_init(args.init, registry.root_dir(args.models_dir))
     if init_weights is None:
         raise ValueError("no weights of ours to start from: run 'make model' first or pass --init VERSION|PATH")

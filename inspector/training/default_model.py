@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from inspector import registry
+from inspector.data.formats import read_data_yaml
 from inspector.data.synth.scene import DefectMix
 from inspector.paths import REPO_ROOT, datasets_dir
 from inspector.training.card import target_verdict
-from inspector.training.dataset import read_data_yaml
 from inspector.training.script import cli_main
 
 MAX_FILE_BYTES = 15_000_000
@@ -34,7 +34,7 @@ def synth_dataset(
     data_yaml = out_dir / "data.yaml"
     if data_yaml.is_file():
         spec = read_data_yaml(data_yaml)
-        if sum(len(v) for v in spec.splits.values()) == n_images:
+        if len(spec.images) == n_images:
             print(f"reusing {data_yaml} ({n_images} images)", file=sys.stderr, flush=True)
             return data_yaml
     from inspector.data.synth import generate

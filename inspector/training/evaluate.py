@@ -1,8 +1,13 @@
-"""``inspector evaluate``: ultralytics' detection metrics of one version on one dataset split.
+"""Measuring a model on a labelled split.
 
-The result goes three places at once: ``eval-<dataset>-<split>.json`` in the version
+``inspector evaluate`` gives ultralytics' detection metrics of one version on one dataset
+split. The result goes three places at once: ``eval-<dataset>-<split>.json`` in the version
 folder, the version's ``meta.json``, and its model card (re-rendered from the meta), so
 the card shows exactly the numbers the command printed.
+
+:func:`evaluate_split` gives mAP50 of any detector through its own ``detect``: every backend
+is measured on the same path (decode, its pre-processing, its forward pass, its NMS), so a
+difference in the figure is a difference in what the station would serve.
 """
 
 from __future__ import annotations
@@ -11,13 +16,18 @@ import json
 import shutil
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from inspector import registry, runtime
-from inspector.training.card import CONFUSION, PR_CURVE, render_card, render_evaluation
-from inspector.training.dataset import fingerprint, read_data_yaml
+from inspector.data.formats import fingerprint, read_data_yaml
+from inspector.data.formats.yolo import label_boxes, parse_labels
+from inspector.metrics import Truth, map50
+from inspector.training.card import render_card, render_evaluation
+from inspector.training.plots import write_plots
 from inspector.training.run import DEFAULT_WORK_DIR
+from inspector.types import Detections
 
 
 def measure_latency(
@@ -52,12 +62,6 @@ def measure_latency(
     }
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
-
-
 def evaluate_version(
     version: str,
     data_yaml: Path,
@@ -76,7 +80,7 @@ def evaluate_version(
     weights = registry.check_version(version, base)
     meta = registry.load_meta(version, base)
     spec = read_data_yaml(data_yaml)
-    images = spec.images(split)
+    images = spec.image_paths(split)
     if not images:
         raise ValueError(f"{data_yaml}: the {split!r} split has no images")
     conf = conf if conf is not None else float(meta.get("operating_confidence", 0.25))
@@ -84,41 +88,58 @@ def evaluate_version(
     n_threads = runtime.configure(threads)
     key = f"{spec.name}-{split}"
 
-    from inspector.detect import yolo
+    from inspector.training.ultralytics import validate
 
     out_dir = (work_dir / "eval" / f"{version}-{key}").resolve()
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    ev = yolo.validate(weights, spec.data_yaml, split=split, imgsz=imgsz, conf=conf, threads=n_threads, out_dir=out_dir)
+    ev = validate(weights, spec.description(), split=split, imgsz=imgsz, conf=conf, threads=n_threads, out_dir=out_dir)
     ev["latency_ms"] = measure_latency(
         weights, images[:latency_images], imgsz=imgsz, conf=conf, threads=n_threads, model_version=version
     )
     ev["dataset"] = fingerprint(spec, splits=(split,))
     ev["model_version"] = version
     ev["evaluated_at"] = registry.now_iso()
-    produced = ev.pop("figures", {})
+    ev.pop("figures", None)  # ultralytics' pictures: ours are drawn from the stored numbers below
     vdir = registry.version_dir(version, base)
-    figures: dict[str, str] = {}
-    for fig, target in (("pr_curve", PR_CURVE), ("confusion_matrix", CONFUSION)):
-        src = produced.get(fig)
-        if not src or not Path(src).is_file():
-            continue
-        name = target if primary else f"{key}-{target}"
-        _copy_atomic(Path(src), vdir / name)
-        figures[fig] = name
-    ev["figures"] = figures
     registry.write_atomic(vdir / f"eval-{key}.json", json.dumps(ev, indent=2) + "\n")
 
     meta = registry.load_meta(version, base)  # re-read: another command may have changed it meanwhile
     meta.setdefault("evaluations", {})[key] = ev
     if primary or not meta.get("primary_evaluation"):
         meta["primary_evaluation"] = key
-        meta.setdefault("figures", {}).update(figures)
     registry.save_meta(version, meta, base)
     registry.save_card(version, render_card(meta), base)
+    write_plots(version, base)
     return ev
 
 
 def evaluation_text(version: str, key: str, ev: dict[str, Any]) -> str:
     """What ``inspector evaluate`` prints: the same Markdown the card holds for this evaluation."""
     return f"## Evaluation: {key} ({version})\n\n{render_evaluation(ev)}\n"
+
+
+def read_yolo_labels(path: Path, width: int, height: int) -> Truth:
+    """A YOLO label file (``class cx cy w h``, normalised) as pixel boxes; a missing file is an empty image."""
+    return Truth(*label_boxes(parse_labels(path), width, height))
+
+
+def evaluate_split(
+    detect: Callable[[Path], Detections], images: Sequence[Path], label_of: Callable[[Path], Path]
+) -> dict[str, Any]:
+    """mAP50 (:func:`inspector.metrics.map50`) of ``detect`` (an image file -> its detections) over labelled images."""
+    preds: list[Detections] = []
+    truths: list[Truth] = []
+    for path in images:
+        det = detect(path)
+        preds.append(det)
+        truths.append(_truth_for(path, label_of(path)))
+    return map50(preds, truths)
+
+
+def _truth_for(image: Path, label: Path) -> Truth:
+    from PIL import Image
+
+    with Image.open(image) as im:  # the header gives the size the labels are normalised to
+        w, h = im.size
+    return read_yolo_labels(label, w, h)

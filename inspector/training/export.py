@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from inspector import registry, runtime
+from inspector.data.formats import read_data_yaml
 from inspector.detect.base import DetectorError
 from inspector.training.card import render_card, render_parity
-from inspector.training.dataset import read_data_yaml
 from inspector.training.parity import compare
 
 FORMATS = ("onnx", "openvino")
@@ -34,7 +34,7 @@ def parity_images(meta: dict[str, Any], n: int) -> list[Path]:
     for data_yaml, split in candidates:
         try:
             spec = read_data_yaml(Path(data_yaml))
-            found = spec.images(split)
+            found = spec.image_paths(split)
         except (OSError, ValueError):
             continue
         if found:
@@ -43,11 +43,11 @@ def parity_images(meta: dict[str, Any], n: int) -> list[Path]:
 
 
 def _images_in(folder: Path, n: int) -> list[Path]:
-    from inspector.training.dataset import IMAGE_SUFFIXES
+    from inspector.data.formats import list_images
 
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder not found: {folder}")
-    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:n]
+    found = list_images(folder)[:n]
     if not found:
         raise ValueError(f"no images in {folder}")
     return found
@@ -79,17 +79,17 @@ def export_version(
     paths = _images_in(images_dir, n_images) if images_dir else parity_images(meta, n_images)
     n_threads = runtime.configure(threads)
 
-    from inspector.detect import yolo
     from inspector.imageio import read_image
+    from inspector.training import ultralytics
 
     if fmt == "openvino":
         try:
             import openvino  # noqa: F401
         except ImportError as exc:
             raise DetectorError("OpenVINO export needs the 'openvino' package (pip install openvino)") from exc
-        artefact = yolo.export(weights, fmt="openvino", imgsz=imgsz, threads=n_threads)
+        artefact = ultralytics.export(weights, fmt="openvino", imgsz=imgsz, threads=n_threads)
     else:
-        artefact = yolo.export_onnx(weights, imgsz=imgsz, threads=n_threads)
+        artefact = ultralytics.export_onnx(weights, imgsz=imgsz, threads=n_threads)
     vdir = registry.version_dir(version, base)
     if artefact.parent.resolve() != vdir.resolve():  # keep the export inside the version folder
         target = vdir / artefact.name
@@ -100,11 +100,11 @@ def export_version(
 
     arrays = [read_image(p) for p in paths]
     low = conf / 2
-    ref = yolo.predict(weights, arrays, imgsz=imgsz, conf=low, threads=n_threads, square=True)
-    out = yolo.predict(artefact, arrays, imgsz=imgsz, conf=low, threads=n_threads, square=True)
+    ref = ultralytics.predict(weights, arrays, imgsz=imgsz, conf=low, threads=n_threads, square=True)
+    out = ultralytics.predict(artefact, arrays, imgsz=imgsz, conf=low, threads=n_threads, square=True)
     parity = compare(ref, out, conf)
     if fmt in FORMATS:
-        raw = yolo.raw_output_difference(weights, artefact, arrays, imgsz)
+        raw = ultralytics.raw_output_difference(weights, artefact, arrays, imgsz)
         parity["raw_max_diff"] = raw
         if parity["matched"] == 0 and parity["unmatched_reference"] == parity["unmatched_export"] == 0:
             # nothing confident to compare: the raw class scores decide

@@ -12,43 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from inspector.metrics import match
 from inspector.types import Detections
-
-
-def iou_matrix(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Pairwise IoU of xyxy boxes, shape (len(a), len(b))."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float64)
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    x1 = np.maximum(a64[:, None, 0], b64[None, :, 0])
-    y1 = np.maximum(a64[:, None, 1], b64[None, :, 1])
-    x2 = np.minimum(a64[:, None, 2], b64[None, :, 2])
-    y2 = np.minimum(a64[:, None, 3], b64[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a64[:, 2] - a64[:, 0]) * (a64[:, 3] - a64[:, 1])
-    area_b = (b64[:, 2] - b64[:, 0]) * (b64[:, 3] - b64[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-def match(a: Detections, b: Detections, iou_min: float = 0.5) -> list[tuple[int, int, float]]:
-    """Greedy one-to-one matching of same-class boxes, highest confidence of ``a`` first."""
-    iou = iou_matrix(a.xyxy, b.xyxy)
-    if iou.size:
-        iou = np.where(a.class_id[:, None] == b.class_id[None, :], iou, 0.0)
-    pairs: list[tuple[int, int, float]] = []
-    taken: set[int] = set()
-    for i in np.argsort(-a.confidence, kind="stable"):
-        if iou.shape[1] == 0:
-            break
-        row = iou[i].copy()
-        if taken:
-            row[list(taken)] = 0.0
-        j = int(row.argmax())
-        if row[j] >= iou_min:
-            pairs.append((int(i), j, float(row[j])))
-            taken.add(j)
-    return pairs
 
 
 def compare(

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from inspector import registry
+from inspector.data.formats import merge_datasets, read_data_yaml
 from inspector.data.synth.scene import DefectMix
 from inspector.paths import REPO_ROOT, datasets_dir
-from inspector.training.dataset import merge_datasets, read_data_yaml
 from inspector.training.default_model import MAX_FILE_BYTES, synth_test_render, synth_training_render
 from inspector.training.script import cli_main
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         tag = hashlib.sha256("\n".join(str(p.absolute()) for p in args.add).encode()).hexdigest()[:8]
         data = merge_datasets(specs, args.datasets / f"pretrain-merged-{tag}")
         for p, spec in zip(args.add, specs[1:], strict=True):
-            counts = ", ".join(f"{len(spec.splits.get(s, []))} {s}" for s in ("train", "val"))
+            counts = ", ".join(f"{len(spec.split(s))} {s}" for s in ("train", "val"))
             notes.append(f"added dataset {p} ({counts} images; classes {', '.join(spec.names)})")
     with ProgressReporter(label=recipe.name) as reporter:
         outcome = train_version(

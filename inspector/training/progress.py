@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from inspector.detect.yolo import TrainProgress
+from inspector.training.ultralytics import TrainProgress
 
 
 def _fmt_minutes(seconds: float) -> str:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from inspector.yamlfile import read_mapping
+
 # Arguments the trainer sets itself: a recipe may not override them through train_args.
 RESERVED_TRAIN_ARGS = frozenset(
     {
@@ -140,12 +142,7 @@ def load_recipe(path: Path) -> Recipe:
     """Read and check a recipe; errors name the file and the field."""
     if not path.is_file():
         raise FileNotFoundError(f"recipe not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a recipe is a YAML mapping")
+    raw = read_mapping(path, "a recipe is a YAML mapping")
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:

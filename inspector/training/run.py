@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from inspector import registry, runtime
+from inspector.data.formats import fingerprint, read_data_yaml
 from inspector.detect.base import DetectorError
-from inspector.training.card import TRAINING_CURVES, render_card
-from inspector.training.dataset import fingerprint, read_data_yaml
+from inspector.training.card import render_card
+from inspector.training.plots import curves_from_rows, write_plots
 from inspector.training.provenance import git_state, hardware, software
 from inspector.training.recipe import Recipe, is_pretrain
 
@@ -117,7 +118,7 @@ def train_version(
     """Train ``recipe`` on ``data_yaml`` and register the result as a new version."""
     spec = read_data_yaml(data_yaml)
     for split in ("train", "val"):
-        if not spec.splits.get(split):
+        if not spec.split(split):
             raise ValueError(f"{data_yaml}: training needs a non-empty {split!r} split")
     base = registry.root_dir(root)
     name = registry.check_version_name(version) if version else registry.new_version_name(recipe.name, base)
@@ -159,14 +160,14 @@ def train_version(
         train_args.update(recipe.fine_tune.train_args)
         if recipe.fine_tune.freeze:
             train_args["freeze"] = recipe.fine_tune.freeze
-    from inspector.detect import yolo
+    from inspector.training import ultralytics
 
     # bf16 only where the CPU has the kernels: elsewhere autocast would emulate it, slower than fp32
-    precision = recipe.precision if yolo.cpu_supports_bf16() else "fp32"
+    precision = recipe.precision if ultralytics.cpu_supports_bf16() else "fp32"
     speed_at_start = runtime.cpu_speed()
-    result = yolo.train(
+    result = ultralytics.train(
         init_weights if init_weights is not None else recipe.model,
-        spec.data_yaml,
+        spec.description(),
         out_dir=work_dir / "train",
         name=name,
         epochs=recipe.epochs,
@@ -207,6 +208,7 @@ def train_version(
             "precision": precision,
             "train_args": train_args,
             "final_val": _final_val(rows),
+            "curves": curves_from_rows(rows),  # per-epoch log: `inspector models plots` draws it
             "run_dir": str(result.run_dir),
         },
         "hardware": {
@@ -219,14 +221,9 @@ def train_version(
         "evaluations": {},
         "primary_evaluation": None,
         "exports": {},
-        "figures": {},
         "notes": list(notes or []),
     }
     files: dict[str, Path] = {}
-    curves = result.run_dir / "results.png"
-    if curves.is_file():
-        files[TRAINING_CURVES] = curves
-        meta["figures"]["training_curves"] = TRAINING_CURVES
     model_yaml = Path(recipe.model)
     if model_yaml.is_file():
         files["model.yaml"] = model_yaml
@@ -241,4 +238,5 @@ def train_version(
     )
     final_meta = registry.load_meta(name, base)
     registry.save_card(name, render_card(final_meta), base)
+    write_plots(name, base)
     return TrainOutcome(version=name, path=path, meta=final_meta, run_dir=result.run_dir)

@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import yaml
 
-from inspector.training.dataset import IMAGE_SUFFIXES, DatasetSpec, label_path
+from inspector.data.formats.spec import DatasetSpec, list_images
+from inspector.data.formats.yolo import LabelRow, label_boxes, label_path, label_text, read_labels, write_list_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +34,6 @@ class SmallDataOptions:
     subset: int | None = None  # keep this many training images (seeded), for small-data studies
     seed: int = 0
     splits_to_tile: tuple[str, ...] = field(default=("train", "val", "test"))
-
-
-def read_labels(image: Path) -> list[tuple[int, float, float, float, float]]:
-    """YOLO rows (class, cx, cy, w, h normalised) of an image; none when it has no label file."""
-    lbl = label_path(image)
-    if not lbl.is_file():
-        return []
-    rows = []
-    for line in lbl.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) >= 5:
-            rows.append((int(float(parts[0])), *(float(p) for p in parts[1:5])))
-    return rows  # type: ignore[return-value]
 
 
 def repeat_factors(images: list[Path], threshold: float) -> list[int]:
@@ -82,15 +69,9 @@ def _read(image: Path) -> npt.NDArray[np.uint8]:
     return np.asarray(img, dtype=np.uint8)
 
 
-def _xyxy(rows: list[tuple[int, float, float, float, float]], w: int, h: int) -> npt.NDArray[np.float64]:
-    return np.array(
-        [[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h] for _, cx, cy, bw, bh in rows]
-    ).reshape(-1, 4)
-
-
 def _write_patch(
     img: npt.NDArray[np.uint8],
-    rows: list[tuple[int, float, float, float, float]],
+    rows: list[LabelRow],
     boxes: npt.NDArray[np.float64],
     window: tuple[int, int, int, int],
     dst: Path,
@@ -105,25 +86,24 @@ def _write_patch(
     """
     x0, y0, x1, y1 = window
     tw, th = x1 - x0, y1 - y0
-    lines = []
+    kept: list[list[float]] = []
+    ids: list[int] = []
     for (cls, *_), b in zip(rows, boxes, strict=True):
         cx0, cy0 = max(b[0], x0), max(b[1], y0)
         cx1, cy1 = min(b[2], x1), min(b[3], y1)
         inter = max(0.0, cx1 - cx0) * max(0.0, cy1 - cy0)
         area = max(1e-9, (b[2] - b[0]) * (b[3] - b[1]))
         if inter > 0 and (inter / area >= min_visible or inter / (tw * th) >= min_cover):
-            lines.append(
-                f"{cls} {((cx0 + cx1) / 2 - x0) / tw:.6f} {((cy0 + cy1) / 2 - y0) / th:.6f} "
-                f"{(cx1 - cx0) / tw:.6f} {(cy1 - cy0) / th:.6f}"
-            )
-    dst_label = Path(str(dst.parent).replace("/images/", "/labels/")) / f"{dst.stem}.txt"
+            kept.append([(cx0 - x0) / tw, (cy0 - y0) / th, (cx1 - x0) / tw, (cy1 - y0) / th])
+            ids.append(cls)
+    dst_label = label_path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst_label.parent.mkdir(parents=True, exist_ok=True)
     patch = img[y0:y1, x0:x1]
     if gray:  # three equal channels: the model's input stays BGR
         patch = np.asarray(cv2.cvtColor(cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), np.uint8)
     cv2.imwrite(str(dst), patch, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    dst_label.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    dst_label.write_text(label_text(kept, ids, decimals=6), encoding="utf-8")
 
 
 def tile_image(image: Path, out_images: Path, tile: int, overlap: float, min_visible: float = 0.4) -> list[Path]:
@@ -134,7 +114,7 @@ def tile_image(image: Path, out_images: Path, tile: int, overlap: float, min_vis
     img = _read(image)
     h, w = img.shape[:2]
     rows = read_labels(image)
-    boxes = _xyxy(rows, w, h)
+    boxes, _ = label_boxes(rows, w, h)
     out: list[Path] = []
     for y0 in _tile_grid(h, tile, overlap):
         for x0 in _tile_grid(w, tile, overlap):
@@ -165,7 +145,7 @@ def focus_crops(
     img = _read(image)
     h, w = img.shape[:2]
     rows = read_labels(image)
-    boxes = _xyxy(rows, w, h)
+    boxes, _ = label_boxes(rows, w, h)
     cw, ch = min(size, w), min(size, h)
     sizes = boxes[:, 2:] - boxes[:, :2] if len(boxes) else np.zeros((0, 2))
     small = [i for i in range(len(boxes)) if sizes[i, 0] <= 0.8 * cw and sizes[i, 1] <= 0.8 * ch]
@@ -209,7 +189,7 @@ def prepare(spec: DatasetSpec, out_dir: Path, opts: SmallDataOptions) -> tuple[P
     """Write a derived dataset description into ``out_dir``; returns it and the card sentences."""
     out_dir.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    splits: dict[str, list[Path]] = {k: list(v) for k, v in spec.splits.items()}
+    splits: dict[str, list[Path]] = {s: spec.image_paths(s) for s in spec.splits}
     if opts.subset is not None:
         train = splits.get("train", [])
         if opts.subset > len(train):
@@ -260,7 +240,7 @@ def prepare(spec: DatasetSpec, out_dir: Path, opts: SmallDataOptions) -> tuple[P
             + (f"; {opts.gray_share:.0%} of the crops in grey" if opts.gray_share else "")
         )
     if opts.negatives:
-        negs = sorted(p for p in opts.negatives.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        negs = list_images(opts.negatives)
         with_labels = [p for p in negs if read_labels(p)]
         if with_labels:
             raise ValueError(f"negatives must be defect-free, but {with_labels[0]} has labels")
@@ -275,13 +255,4 @@ def prepare(spec: DatasetSpec, out_dir: Path, opts: SmallDataOptions) -> tuple[P
             f"class-balanced sampling: images of rare classes repeated (repeat-factor, threshold "
             f"{opts.balance_threshold}), {extra} extra samples per epoch"
         )
-    # absolute, not resolved: a symlinked image must keep its own path, where its label is found
-    data: dict[str, object] = {"path": str(out_dir.absolute())}
-    for split, images in splits.items():
-        lst = out_dir / f"{split}.txt"
-        lst.write_text("".join(f"{p.absolute()}\n" for p in images), encoding="utf-8")
-        data[split] = str(lst.absolute())
-    data["names"] = dict(enumerate(spec.names))
-    out = out_dir / "data.yaml"
-    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return out, notes
+    return write_list_yaml(out_dir, spec.names, splits), notes

@@ -36,6 +36,7 @@ from inspector.items import ItemInfo
 from inspector.pipeline import InspectionPipeline, build_pipeline
 from inspector.store.keys import Role, create_key
 from inspector.types import Frame, Inspection
+from station.web import mount
 from tests.pgserver import PostgresServer, PostgresUnavailable, running_postgres
 
 pytestmark = pytest.mark.api
@@ -148,6 +149,13 @@ def make_settings(tmp_path: Path, *, db_url: str | None = None, station_id: str 
     )
 
 
+def served_app(settings: Settings, pipeline: InspectionPipeline | None = None) -> FastAPI:
+    """The app as ``inspector serve`` composes it: the API, and the bench station mounted on it."""
+    app = create_app(settings, pipeline=pipeline)
+    mount(app, settings)
+    return app
+
+
 @dataclass
 class Api:
     """A running app with one key per role."""
@@ -194,7 +202,7 @@ def pipeline(detector: Detector, tmp_path: Path) -> InspectionPipeline:
 @pytest.fixture
 def api(tmp_path: Path, pipeline: InspectionPipeline, db_url: str | None) -> Iterator[Api]:
     settings = make_settings(tmp_path, db_url=db_url)
-    app = create_app(settings, pipeline=pipeline)
+    app = served_app(settings, pipeline)
     with TestClient(app) as client:
         yield Api(app=app, client=client, settings=settings, keys=add_keys(app))
 
@@ -206,7 +214,7 @@ def shared_api(
     """One app for a whole module, for tests that store nothing or only what they read back themselves."""
     tmp = tmp_path_factory.mktemp("shared")
     settings = make_settings(tmp, db_url=module_db_url)
-    app = create_app(settings, pipeline=build_pipeline(settings, detector=detector))
+    app = served_app(settings, build_pipeline(settings, detector=detector))
     with TestClient(app) as client:
         yield Api(app=app, client=client, settings=settings, keys=add_keys(app))
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from inspector.api.schemas import DecisionIn
 from tests.api.conftest import Api, jpeg
 
 pytestmark = pytest.mark.api
@@ -108,9 +109,8 @@ def test_the_station_service_decides_in_process(api: Api) -> None:
     service = api.app.state.inspections
 
     async def run() -> dict[str, Any]:
-        return await service.decide(
-            iid, {"action": "override", "grade": "C", "reason_code": "missed_defect"}, "op-7", source="station"
-        )
+        decision = DecisionIn.model_validate({"action": "override", "grade": "C", "reason_code": "missed_defect"})
+        return await service.decide(iid, decision, "op-7", source="station")
 
     out = api.client.portal.call(run)
     assert out["final"]["grade"] == "C" and out["decisions"][0]["actor"] == "op-7"

@@ -80,7 +80,7 @@ def test_images_are_content_addressed_and_served_back(api: Api) -> None:
     n_boxes = len(body["views"][1]["detections"])
     # The annotated view is a JPEG of the original with boxes drawn: compare it with the same JPEG
     # encoding of the original, so that compression noise cancels and only drawing remains.
-    from inspector.api.service import encode_jpeg
+    from inspector.api.media import encode_jpeg
 
     reference = cv2.imdecode(np.frombuffer(encode_jpeg(plain, quality=90), np.uint8), cv2.IMREAD_COLOR)
     diff = float(np.abs(drawn.astype(np.int16) - reference.astype(np.int16)).mean())
@@ -271,7 +271,8 @@ def test_list_filters_and_cursor_pagination(api: Api) -> None:
 
 
 def test_the_station_service_stores_frames_as_jpeg(api: Api) -> None:
-    """The in-process service (used by the bench) returns the same body as the HTTP API."""
+    """The in-process service (used by the bench) returns the same body as the HTTP API, and the pipeline's result."""
+    from inspector.api.service import Created
     from inspector.items import ItemInfo
     from inspector.types import Frame
     from tests.api.conftest import picture
@@ -279,15 +280,19 @@ def test_the_station_service_stores_frames_as_jpeg(api: Api) -> None:
     service = api.app.state.inspections
     frames = [Frame(image=picture(seed=21), camera_id="cam0"), Frame(image=picture(seed=22), camera_id="cam1")]
 
-    async def run() -> dict[str, Any]:
+    async def run() -> Created:
         return await service.create(frames, ItemInfo(rma="RMA-9"), idempotency_key="station-1", source="station")
 
-    body = api.client.portal.call(run)
+    created = api.client.portal.call(run)
+    body = created.body
+    assert created.inspection is not None and created.inspection.id == body["id"] and not created.replayed
+    assert [v.frame.camera_id for v in created.inspection.views] == ["cam0", "cam1"]
+    assert body["grade"]["level"] == created.inspection.grade.level.value
     assert body["source"] == "station"
     assert [v["camera_id"] for v in body["views"]] == ["cam0", "cam1"]
     assert all(v["image"]["media_type"] == "image/jpeg" for v in body["views"])
     again = api.client.portal.call(run)
-    assert again == body
+    assert again.replayed and again.body == body
     assert api.client.get(f"/v1/inspections/{body['id']}", headers=api.h("wms")).json() == body
     listed = api.client.portal.call(lambda: service.list(rma="RMA-9"))
     assert [b["id"] for b in listed["items"]] == [body["id"]]
@@ -328,8 +333,7 @@ def test_a_big_view_is_decoded_at_the_models_size_and_answered_in_its_own_pixels
     factor = reduction((1280, 960), inner.imgsz)
     assert factor > 1 and shapes == [(960 // factor, 1280 // factor, 3)]
     # the same picture decoded whole: the model finds the same boxes, in the same coordinates
-    monkeypatch.setattr(pipeline, "detector", inner)
-    whole = pipeline.detect([Frame(image=cv2.imdecode(buf, cv2.IMREAD_COLOR))])[0]
+    whole = inner.detect([Frame(image=cv2.imdecode(buf, cv2.IMREAD_COLOR))])[0]
     assert len(whole) > 0
     best = whole.row(int(np.argmax(whole.confidence)))
     got = [d for d in view["detections"] if d["class_name"] == best.class_name]

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from inspector.cli.feedback import parse_since
 from inspector.config import DriftConfig, SamplingConfig
 from inspector.feedback import drift
 from inspector.feedback.candidates import label_candidates, merge
-from inspector.feedback.cli import parse_since
 from inspector.feedback.export import pre_annotations
 from inspector.feedback.replay import Outcome, diff
 from inspector.feedback.sampling import sample

@@ -26,7 +26,7 @@ from inspector import registry
 from inspector.api.app import create_app
 from inspector.config import RegistryConfig, Settings
 from inspector.data.formats.yolo import label_path
-from inspector.feedback.compare import regressions
+from inspector.training.compare import regressions
 from inspector.training.recipe import load_recipe
 from tests.api.conftest import add_keys, make_settings
 
@@ -237,9 +237,9 @@ def test_the_loop_end_to_end(world: dict[str, Any]) -> None:
     for row in comparison["per_class"].values():
         lo, hi = row["delta_ci"]
         assert lo is not None and lo <= hi
-    from inspector.detect import yolo
+    from inspector.training.ultralytics import validate
 
-    ev = yolo.validate(root / "loop-a" / "weights.pt", data, split="val", imgsz=IMGSZ, threads=2, plots=False)
+    ev = validate(root / "loop-a" / "weights.pt", data, split="val", imgsz=IMGSZ, threads=2, plots=False)
     assert comparison["map50"]["champion"] == pytest.approx(ev["map50"], abs=1e-6), "the same mAP as ultralytics'"
     assert comparison["map50_95"]["champion"] == pytest.approx(ev["map50_95"], abs=1e-6)
     assert registry.load_meta("loop-b", root)["comparisons"]["loop-a"]["map50"] == comparison["map50"]

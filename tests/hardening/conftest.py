@@ -24,10 +24,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from inspector.api.app import create_app
 from inspector.detect.base import Detector
 from inspector.pipeline import build_pipeline
-from tests.api.conftest import Api, add_keys, detector, make_settings
+from tests.api.conftest import Api, add_keys, detector, make_settings, served_app
 
 __all__ = ["detector"]
 
@@ -45,7 +44,7 @@ def module_api(tmp_path_factory: pytest.TempPathFactory, detector: Detector) -> 
     """One real app (real pipeline, SQLite under tmp_path) for a whole module."""
     tmp = tmp_path_factory.mktemp("hardening")
     settings = make_settings(tmp)
-    app = create_app(settings, pipeline=build_pipeline(settings, detector=detector))
+    app = served_app(settings, build_pipeline(settings, detector=detector))
     with TestClient(app) as client:
         yield Api(app=app, client=client, settings=settings, keys=add_keys(app))
 

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from inspector.api.budget import PixelBudget
-from inspector.api.problems import Problem
+from inspector.api.problems import status_of
+from inspector.errors import Busy
 
 
 def test_holders_never_exceed_the_capacity_and_waiters_get_their_turn() -> None:
@@ -35,10 +36,10 @@ def test_a_waiter_past_its_time_gets_503_with_retry_after() -> None:
 
     async def main() -> None:
         async with budget.hold(100):
-            with pytest.raises(Problem) as err:
+            with pytest.raises(Busy) as err:
                 async with budget.hold(1):
                     pass
-            assert err.value.status == 503 and err.value.headers["Retry-After"]
+            assert status_of(err.value) == 503 and err.value.code == "busy" and err.value.retry_after
 
     asyncio.run(main())
     assert budget.in_use == 0

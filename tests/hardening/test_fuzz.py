@@ -36,11 +36,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from inspector.api.app import create_app
 from inspector.config import CameraConfig, Settings, StationConfig, StorageConfig, WebhookConfig
 from inspector.detect.base import Detector
 from inspector.pipeline import build_pipeline
-from tests.api.conftest import add_keys
+from tests.api.conftest import add_keys, served_app
 from tests.hardening import images
 
 EXAMPLES_PER_MODE = 20
@@ -80,7 +79,7 @@ def station_app(
         station=StationConfig(enabled=True, read_labels=False),
         webhooks=WebhookConfig(poll_interval_s=0.2, base_delay_s=0.05, max_delay_s=0.2, timeout_s=1.0),
     )
-    app = create_app(cfg, pipeline=build_pipeline(cfg, detector=detector))
+    app = served_app(cfg, build_pipeline(cfg, detector=detector))
     with asgi.get_client(app) as client:  # starts the lifespan (store, station) once, as a server would
         keys = add_keys(app)
         deadline = time.monotonic() + 30

@@ -15,13 +15,14 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI
 
-from inspector.api.app import create_app
 from inspector.config import CameraConfig, Settings, StationConfig, StorageConfig
 from inspector.detect.base import Detector
 from inspector.pipeline import build_pipeline
 from inspector.store.keys import Role, create_key
 from inspector.types import Detections, Frame
-from station.sources import BenchSchedule, FrameSource, SyntheticBenchSource
+from station.sources import FrameSource
+from station.sources.synthetic import BenchSchedule, SyntheticBenchSource
+from tests.api.conftest import served_app
 from tests.station.standin import StandinBench
 
 
@@ -144,7 +145,7 @@ def station_server(
 
         detector = BoxDetector(bench.empty(), default_labelmap().names)
     pipeline = build_pipeline(settings, detector=detector)
-    app = create_app(settings, pipeline=pipeline)
+    app = served_app(settings, pipeline)
     app.state.station_sources = sources or [
         SyntheticBenchSource("cam0", seed=seed, fps=fps, schedule=schedule, bench=bench)
     ]

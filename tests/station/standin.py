@@ -5,17 +5,29 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import cv2
 import numpy as np
 
+from inspector.errors import Unavailable
 from inspector.items import ItemInfo
-from inspector.types import Frame
+from inspector.types import (
+    Detections,
+    Disposition,
+    DispositionPath,
+    FloatArray,
+    Frame,
+    Grade,
+    GradeLevel,
+    Image,
+    Inspection,
+    IntArray,
+    View,
+)
 
 
-def textured_bench(w: int = 640, h: int = 480, seed: int = 0) -> np.ndarray:
+def textured_bench(w: int = 640, h: int = 480, seed: int = 0) -> Image:
     """A bench mat with structure at several scales (grid, speckle), like a real cutting mat."""
     rng = np.random.default_rng(seed)
     base = np.zeros((h, w, 3), np.uint8)
@@ -33,10 +45,10 @@ def textured_bench(w: int = 640, h: int = 480, seed: int = 0) -> np.ndarray:
 
 @dataclass
 class Sample:
-    image: np.ndarray
-    clean: np.ndarray
-    xyxy: np.ndarray
-    class_ids: np.ndarray
+    image: Image
+    clean: Image
+    xyxy: FloatArray
+    class_ids: IntArray
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -45,10 +57,11 @@ def rma_for(item_seed: int) -> str:
     return f"RMA-{item_seed % 1_000_000:06d}"
 
 
-def qr_label(text: str, module_px: int = 2) -> np.ndarray:
+def qr_label(text: str, module_px: int = 2) -> Image:
     code = cv2.QRCodeEncoder.create().encode(text)
     code = cv2.resize(code, None, fx=module_px, fy=module_px, interpolation=cv2.INTER_NEAREST)
-    return cv2.cvtColor(cv2.copyMakeBorder(code, 12, 12, 12, 12, cv2.BORDER_CONSTANT, value=255), cv2.COLOR_GRAY2BGR)
+    bordered = cv2.copyMakeBorder(code, 12, 12, 12, 12, cv2.BORDER_CONSTANT, value=255)
+    return np.asarray(cv2.cvtColor(bordered, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
 
 
 class StandinBench:
@@ -63,7 +76,7 @@ class StandinBench:
         self.labels = labels
         self._empty = textured_bench(size[0], size[1], seed)
 
-    def empty(self) -> np.ndarray:
+    def empty(self) -> Image:
         return self._empty.copy()
 
     def sample(self, item_seed: int, *, family: str | None = None, defect_free: bool | None = None) -> Sample:
@@ -120,73 +133,22 @@ class FlakyCapture:
         return True
 
 
-def inspection_json(frames: list[Frame], item: ItemInfo, *, grade: str = "B", path: str = "OPEN_BOX") -> dict[str, Any]:
-    """An inspection in the API's JSON shape, with one scratch per view."""
-    iid = uuid.uuid4().hex
-    views = []
-    for n, f in enumerate(frames):
-        h, w = f.image.shape[:2]
-        views.append(
-            {
-                "n": n,
-                "camera_id": f.camera_id,
-                "captured_at": f.captured_at.isoformat(),
-                "width": w,
-                "height": h,
-                "image_url": f"/v1/inspections/{iid}/images/{n}",
-                "annotated_url": f"/v1/inspections/{iid}/images/{n}?annotated=1",
-                "detections": [
-                    {
-                        "index": 0,
-                        "xyxy": [50.0, 40.0, 300.0, 260.0],
-                        "confidence": 0.91,
-                        "class_id": 0,
-                        "class_name": "item",
-                    },
-                    {
-                        "index": 1,
-                        "xyxy": [120.0, 100.0, 180.0, 120.0],
-                        "confidence": 0.77,
-                        "class_id": 1,
-                        "class_name": "scratch",
-                    },
-                ],
-            }
-        )
-    return {
-        "id": iid,
-        "created_at": datetime.now(UTC).isoformat(),
-        "station_id": "bench-1",
-        "source": "station",
-        "item": {"rma": item.rma, "lpn": item.lpn},
-        "views": views,
-        "grade": {
-            "level": grade,
-            "confidence": 0.7,
-            "probabilities": {"A": 0.1, "B": 0.7, "C": 0.2},
-            "reasons": [{"code": "scratch", "text": "one light scratch on the front", "detections": [[0, 1]]}],
-            "rubric_version": "test",
-            "source": "rubric",
-        },
-        "disposition": {
-            "path": path,
-            "expected_value": 61.5,
-            "expected_regret": 3.0,
-            "rule": None,
-            "reasons": [{"code": "best_value", "text": "open-box recovers the most", "detections": []}],
-            "alternatives": [
-                {"path": "OPEN_BOX", "expected_value": 61.5, "allowed": True, "note": ""},
-                {"path": "REFURBISH", "expected_value": 55.0, "allowed": True, "note": ""},
-                {"path": "LIQUIDATE", "expected_value": 20.0, "allowed": True, "note": ""},
-                {"path": "RESTOCK", "expected_value": 80.0, "allowed": False, "note": "not like new"},
-            ],
-            "policy_version": "test",
-        },
-        "versions": {"model": "test", "policy": "test", "rubric": "test"},
-        "timings_ms": {"total": 5.0},
-        "decisions": [],
-        "final": {"grade": grade, "disposition": path, "decided": False},
-    }
+def inspection_of(frames: list[Frame], item: ItemInfo) -> Inspection:
+    """An inspection as the pipeline returns it: graded B, open-box, with the item and one scratch on every view."""
+    dets = Detections(
+        xyxy=np.array([[50.0, 40.0, 300.0, 260.0], [120.0, 100.0, 180.0, 120.0]], np.float32),
+        confidence=np.array([0.91, 0.77], np.float32),
+        class_id=np.array([0, 1], np.int64),
+        class_names=("item", "scratch"),
+    )
+    return Inspection(
+        id=uuid.uuid4().hex,
+        views=tuple(View(frame=f, detections=dets) for f in frames),
+        grade=Grade(level=GradeLevel.B, probabilities={GradeLevel.A: 0.1, GradeLevel.B: 0.7, GradeLevel.C: 0.2}),
+        disposition=Disposition(path=DispositionPath.OPEN_BOX, expected_value=61.5, policy_version="test"),
+        model_version="test",
+        item={"rma": item.rma, "lpn": item.lpn},
+    )
 
 
 class FakeInspections:
@@ -195,22 +157,17 @@ class FakeInspections:
     def __init__(self, delay_s: float = 0.0, fail: bool = False) -> None:
         self.delay_s = delay_s
         self.fail = fail
-        self.created: list[dict[str, Any]] = []
+        self.created: list[Inspection] = []
         self.calls: list[tuple[list[Frame], ItemInfo, str | None, str]] = []
-        self.decisions: list[tuple[str, dict[str, Any]]] = []
 
     async def create(
         self, frames: list[Frame], item: ItemInfo, *, idempotency_key: str | None = None, source: str = "station"
-    ) -> dict[str, Any]:
+    ) -> Inspection:
         self.calls.append((frames, item, idempotency_key, source))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail:
-            raise RuntimeError("the model is not loaded")
-        result = inspection_json(frames, item)
+            raise Unavailable("the model is not loaded", code="model_not_ready", retry_after=30)
+        result = inspection_of(frames, item)
         self.created.append(result)
         return result
-
-    async def decide(self, inspection_id: str, body: dict[str, Any], actor: str) -> dict[str, Any]:
-        self.decisions.append((inspection_id, body))
-        return {"id": inspection_id, "action": body.get("action")}

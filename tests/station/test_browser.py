@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 import pytest
 
-from station.sources import BenchSchedule
+from station.sources.synthetic import BenchSchedule
 from tests.station.server import LiveServer, station_server
 
 pytestmark = pytest.mark.browser
@@ -308,14 +308,14 @@ def test_screenshot_for_the_readme(page: Page) -> None:
 
 
 def test_banners_say_when_the_camera_or_the_model_is_not_ready(browser: Browser, tmp_path: Path) -> None:
-    from inspector.api.app import create_app
-    from station.sources import OpenCVSource
+    from station.sources.camera import OpenCVSource
+    from tests.api.conftest import served_app
     from tests.station.server import LiveServer, station_settings
     from tests.station.standin import FlakyCapture
 
     settings = station_settings(tmp_path)
     settings.detector.model = str(tmp_path / "missing-weights.pt")  # the pipeline cannot load
-    app = create_app(settings)
+    app = served_app(settings)
     app.state.station_sources = [
         OpenCVSource("rtsp://user:secret@10.0.0.9/live", capture_factory=lambda _t: FlakyCapture({"down": True}))
     ]

@@ -8,15 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from station.sources import (
-    BenchSchedule,
-    FolderSource,
-    OpenCVSource,
-    SourceError,
-    SyntheticBenchSource,
-    VideoFileSource,
-    open_source,
-)
+from station.sources import SourceError, open_source
+from station.sources.camera import OpenCVSource
+from station.sources.folder import FolderSource
+from station.sources.synthetic import BenchSchedule, SyntheticBenchSource
+from station.sources.video import VideoFileSource
 from tests.station.standin import FlakyCapture, StandinBench, bench_factory
 
 

@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from inspector.types import Frame
-from station.trigger import Trigger, TriggerConfig, TriggerState, sharpness
+from inspector.config import StationConfig, TriggerConfig
+from inspector.types import Frame, Image
+from station.trigger import Trigger, TriggerState, sharpness
 from tests.station.standin import textured_bench
 
 BENCH = textured_bench(320, 240, seed=3)
@@ -23,7 +24,7 @@ REST = (150, 70)
 CODE = {"E": TriggerState.EMPTY, "M": TriggerState.MOTION, "S": TriggerState.STILL, "C": TriggerState.CAPTURED}
 
 
-def _scene(x: int | None, y: int = REST[1], base: np.ndarray = BENCH) -> np.ndarray:
+def _scene(x: int | None, y: int = REST[1], base: Image = BENCH) -> Image:
     img = base.copy()
     if x is not None:
         cv2.rectangle(img, (x, y), (x + 90, y + 70), (200, 180, 60), -1)
@@ -82,13 +83,34 @@ def test_trigger_sequences(tokens: str, states: str, captures: list[int]) -> Non
     assert got_captures == captures
 
 
+def test_the_station_settings_drive_the_trigger_as_they_are() -> None:
+    """One source of thresholds: a trigger without a config uses the station's defaults, and the station's
+    settings (as ``build_runtime`` passes them) change when it captures."""
+    assert (
+        Trigger().config
+        == TriggerConfig()
+        == TriggerConfig(**StationConfig().model_dump(include=set(TriggerConfig.model_fields)))
+    )
+    _, default_captures = _run("eemmssssss", StationConfig())
+    _, quick_captures = _run("eemmssssss", StationConfig(still_frames=2))
+    assert default_captures == [7] and quick_captures == [5]
+
+
+@pytest.mark.parametrize(
+    "bad", [{"still_frames": 0}, {"empty_frames": 0}, {"reference_rate": 1.0}, {"reference_rate": -0.1}]
+)
+def test_trigger_thresholds_are_validated(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        TriggerConfig(**bad)
+
+
 def test_capture_takes_the_sharpest_still_frame() -> None:
     trig = Trigger(TriggerConfig(still_frames=4, empty_frames=2))
     trig.set_reference("cam0", _scene(None))
     for f in _frames("mm"):
         trig.feed([f], 0.0)
     sharp = _scene(REST[0])
-    blurred = cv2.GaussianBlur(sharp, (0, 0), 1.2)
+    blurred: Image = np.asarray(cv2.GaussianBlur(sharp, (0, 0), 1.2), np.uint8)
     window = [blurred, blurred, sharp, blurred]
     capture = None
     for i, img in enumerate(window):

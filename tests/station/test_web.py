@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from station.sources import BenchSchedule
+from station.sources.synthetic import BenchSchedule
 from station.web import STATIC_DIR
 from tests.station.server import LiveServer, station_server
 
@@ -46,9 +46,11 @@ def _wait_for(client: httpx.Client, check: Any, timeout: float = 15.0) -> dict[s
 def test_the_page_shell_needs_no_key_and_fetches_nothing_from_elsewhere(server: LiveServer) -> None:
     r = httpx.get(server.url + "/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    assert 'src="/static/station.js"' in r.text
-    for name in ("station.js", "station.css"):
-        assert httpx.get(f"{server.url}/static/{name}").status_code == 200
+    assert '<script type="module" src="/static/main.js">' in r.text
+    assert httpx.get(f"{server.url}/static/station.css").status_code == 200
+    for script in sorted(STATIC_DIR.glob("*.js")):  # ES modules run only when served as JavaScript
+        js = httpx.get(f"{server.url}/static/{script.name}")
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     for path in STATIC_DIR.iterdir():
         text = path.read_text()
         assert not re.search(r"(src|href)=[\"']?(https?:)?//", text), f"{path.name} loads something from elsewhere"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from inspector import bench
-from inspector.bench_bare import bare_app
+from inspector.bench import floor
+from inspector.bench.bare import bare_app
 
 JPEG = b"\xff\xd8" + bytes(range(256)) * 40 + b"\xff\xd9"
 
@@ -26,7 +26,7 @@ def test_bare_route_reads_every_upload() -> None:
 
 
 def test_durable_write_keeps_every_upload(tmp_path: Path) -> None:
-    out = bench.durable_write_floor(JPEG, tmp_path, 4)
+    out = floor.durable_write_floor(JPEG, tmp_path, 4)
     assert out["n"] == 4 and out["p50_ms"] > 0
     files = sorted(tmp_path.glob("*.jpg"))
     assert len(files) == 4 + 3  # and the three warm-up writes
@@ -37,7 +37,7 @@ def test_durable_write_keeps_every_upload(tmp_path: Path) -> None:
 
 
 def test_http_floor_times_a_real_server() -> None:
-    out = bench.http_floor(JPEG, 3)
+    out = floor.http_floor(JPEG, 3)
     assert out["n"] == 3 and 0 < out["p50_ms"] < 5000
 
 
@@ -45,9 +45,9 @@ def test_floor_is_the_sum_of_its_parts(tmp_path: Path, monkeypatch: pytest.Monke
     def part(ms: float) -> Any:
         return lambda *a, **k: {"p50_ms": ms}
 
-    monkeypatch.setattr(bench, "http_floor", part(2.5))
-    monkeypatch.setattr(bench, "durable_write_floor", part(0.5))
-    out = bench.overhead_floor(JPEG, tmp_path, 3, decode_ms=3.0, forward_ms=12.0)
+    monkeypatch.setattr(floor, "http_floor", part(2.5))
+    monkeypatch.setattr(floor, "durable_write_floor", part(0.5))
+    out = floor.overhead_floor(JPEG, tmp_path, 3, decode_ms=3.0, forward_ms=12.0)
     assert out["floor_ms"] == 6.0
     assert out["floor_ratio"] == 0.5
     assert out["allowed_ms_at_25_percent"] == 3.0

@@ -10,10 +10,20 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from inspector.data.cli import data_app
-from inspector.data.formats import DatasetSpec, detect_format, read_dataset, write_dataset
+from inspector.cli.data import data_app
+from inspector.data.formats import (
+    DatasetSpec,
+    Problem,
+    detect_format,
+    label_path,
+    list_images,
+    read_data_yaml,
+    read_dataset,
+    write_dataset,
+)
 from inspector.data.formats.labelstudio import read_labelstudio
 from inspector.data.formats.voc import read_voc
+from inspector.data.formats.yolo import parse_labels
 
 NEU = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "neu-det"
 NAMES = ("item", "scratch", "dent")
@@ -187,3 +197,71 @@ def test_neu_det_import_is_one_command_and_keeps_its_splits(tmp_path: Path) -> N
     assert img.is_symlink()  # the images stay in the shared folder
     train_stems = {ln.strip() for ln in (NEU / "train.txt").read_text().splitlines() if ln.strip()}
     assert {r.path.stem for r in spec.split("train")} == train_stems
+
+
+@pytest.mark.parametrize(
+    ("image", "label"),
+    [
+        ("ds/images/train/a.jpg", "ds/labels/train/a.txt"),  # the ultralytics layout
+        ("/abs/ds/images/a.PNG", "/abs/ds/labels/a.txt"),
+        ("images/a.jpg", "labels/a.txt"),
+        ("ds/images/v1/images/train/a.jpg", "ds/images/v1/labels/train/a.txt"),  # only the last images folder
+        ("ds/images/train/images.jpg", "ds/labels/train/images.txt"),  # the file's own name is no folder
+        ("ds/images/train/images", "ds/labels/train/images.txt"),
+        ("ds/train/a.jpg", "ds/train/a.txt"),  # under no images folder: beside the image
+        ("ds/my_images/a.jpg", "ds/my_images/a.txt"),  # a folder named exactly images, nothing else
+        ("ds/images/a.v2.jpg", "ds/labels/a.v2.txt"),  # only the last suffix is replaced
+    ],
+)
+def test_label_path_is_where_ultralytics_looks(image: str, label: str) -> None:
+    assert label_path(Path(image)) == Path(label)
+
+
+def test_label_lines_that_are_not_five_numbers_are_left_out_and_noted(tmp_path: Path) -> None:
+    lbl = tmp_path / "a.txt"
+    lbl.write_text(
+        "0 0.5 0.5 0.2 0.2\n\n1.0 0.1 0.1 0.1 0.1\n2 0.5 0.5 0.2\n1.5 0.5 0.5 0.2 0.2\nx 1 1 1 1\n"
+        "3 0.5 0.5 0.2 0.2 0.9\n"
+    )
+    problems: list[Problem] = []
+    assert parse_labels(lbl, problems) == [(0, 0.5, 0.5, 0.2, 0.2), (1, 0.1, 0.1, 0.1, 0.1)]
+    assert [p.path for p in problems] == [f"{lbl}:{n}" for n in (4, 5, 6, 7)]
+    assert {p.kind for p in problems} == {"malformed_label"}
+    assert parse_labels(tmp_path / "none.txt") == []  # no label file: a background image
+
+
+def test_images_are_listed_by_suffix_in_any_case(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "folder.jpg").mkdir()  # a folder with an image's name is no image
+    for name in ("b.JPG", "a.png", "notes.txt", "sub/c.webp"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == ["a.png", "b.JPG", "sub/c.webp"]
+    assert [p.name for p in list_images(tmp_path, recursive=False)] == ["a.png", "b.JPG"]
+
+
+def test_the_trainers_reader_keeps_repeats_that_the_checker_reports(tmp_path: Path) -> None:
+    """A balanced training list repeats rare images on purpose; ``validate`` must still see a listed-twice image."""
+    data = make_yolo(tmp_path / "ds", n=6)
+    (data.parent / "train.txt").write_text("./images/train/im0.jpg\n./images/train/im3.jpg\n./images/train/im0.jpg\n")
+    data.write_text(data.read_text().replace("train: images/train", "train: train.txt"))
+    spec = read_data_yaml(data)
+    assert [p.name for p in spec.image_paths("train")] == ["im0.jpg", "im3.jpg", "im0.jpg"]
+    assert spec.description() == data.absolute() and spec.name == "ds"
+    assert all(r.width == 0 for r in spec.images)  # sizes are not read for training
+    assert spec.split("train")[0].boxes.shape == (len(label_path(spec.images[0].path).read_text().splitlines()), 4)
+    checked = read_dataset(data)
+    assert [r.path.name for r in checked.split("train")] == ["im0.jpg", "im3.jpg"]
+    assert [p.kind for p in checked.problems] == ["duplicate_image"]
+
+
+def test_the_trainers_reader_refuses_what_it_could_not_train_on(tmp_path: Path) -> None:
+    data = make_yolo(tmp_path / "ds", n=3)
+    data.write_text(data.read_text().replace("test: images/test", "test: images/nowhere"))
+    noted = [p.kind for p in read_dataset(data).problems if p.path.endswith("nowhere")]
+    assert noted == ["missing_image"]  # the checker notes it
+    with pytest.raises(ValueError, match="nowhere does not exist"):
+        read_data_yaml(data)
+    with pytest.raises(ValueError, match=r"not read from a YOLO data\.yaml"):
+        read_dataset(
+            write_dataset(read_dataset(make_yolo(tmp_path / "c", n=3)), tmp_path / "coco", "coco")
+        ).description()

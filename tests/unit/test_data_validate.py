@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from inspector.data.cli import data_app
+from inspector.cli.data import data_app
 from inspector.data.formats import read_dataset, write_dataset
 from inspector.data.split import stratified_split
 from inspector.data.stats import dataset_stats, mosaic

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from inspector.cli import app
-from inspector.disposition.cli import parse_grade
+from inspector.cli.disposition import parse_grade
 from inspector.types import GradeLevel
 
 runner = CliRunner()

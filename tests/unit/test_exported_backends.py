@@ -17,11 +17,13 @@ import pytest
 from inspector import registry
 from inspector.config import DetectorConfig
 from inspector.data.synth import render_sample
-from inspector.detect import artifacts, load_detector
-from inspector.detect.accuracy import Truth, average_precision, map50, read_yolo_labels
+from inspector.detect import load_detector
 from inspector.detect.base import DetectorError
 from inspector.detect.openvino import OpenVinoDetector
 from inspector.detect.yolo import UltralyticsDetector
+from inspector.metrics import Truth, ap_closed_to_full_recall, ap_zero_past_last_recall, map50
+from inspector.training import artifacts
+from inspector.training.evaluate import read_yolo_labels
 from inspector.training.parity import compare
 from inspector.types import Detections, Frame
 
@@ -169,7 +171,16 @@ def test_map50_is_one_for_perfect_detections_and_drops_for_misses() -> None:
 
 def test_average_precision_of_a_known_curve() -> None:
     # precision 1 up to recall 0.5, then falling linearly to 0.5 at recall 1: 0.5 + 0.5 * 0.75
-    assert average_precision(np.array([0.5, 1.0]), np.array([1.0, 0.5])) == pytest.approx(0.875, abs=0.01)
+    curve = np.array([0.5, 1.0]), np.array([1.0, 0.5])
+    assert ap_closed_to_full_recall(*curve) == pytest.approx(0.875, abs=0.01)
+    assert ap_zero_past_last_recall(*curve) == pytest.approx(0.875, abs=0.01)  # full recall reached: no tail
+
+
+def test_the_two_ap_definitions_differ_only_past_the_last_recall() -> None:
+    # precision 1 up to recall 0.5 and no further: the station's figure closes the curve with a line to (1, 0)
+    recall, precision = np.array([0.25, 0.5]), np.array([1.0, 1.0])
+    assert ap_zero_past_last_recall(recall, precision) == pytest.approx(0.5, abs=0.01)
+    assert ap_closed_to_full_recall(recall, precision) == pytest.approx(0.75, abs=0.01)
 
 
 def test_yolo_labels_become_pixel_boxes(tmp_path: Path) -> None:

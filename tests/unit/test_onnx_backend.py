@@ -8,24 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
+from inspector.boxes import iou_matrix
 from inspector.config import DetectorConfig
 from inspector.detect import load_detector
 from inspector.detect.base import DetectorError
 from inspector.detect.onnx import OnnxDetector, letterbox
-from inspector.detect.yolo import UltralyticsDetector, export_onnx, train
+from inspector.detect.yolo import UltralyticsDetector
+from inspector.training.artifacts import model_file
+from inspector.training.ultralytics import export_onnx, train
 from inspector.types import Frame
 from tests.builders import tiny_yolo_dataset
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +44,7 @@ def test_onnx_matches_pytorch(tiny_model: tuple[Path, Path], size: tuple[int, in
     ref, ours = ref.of_class("item"), ours.of_class("item")
     top = ref[np.argsort(-ref.confidence)[:10]]
     assert len(top) > 0, "the tiny model should propose some boxes at confidence 1e-5"
-    ious = _iou(top.xyxy, ours.xyxy)
+    ious = iou_matrix(top.xyxy, ours.xyxy)
     best = ious.argmax(axis=1)
     assert (ious.max(axis=1) > 0.98).all()
     np.testing.assert_allclose(ours.confidence[best], top.confidence, atol=2e-3)
@@ -61,11 +53,15 @@ def test_onnx_matches_pytorch(tiny_model: tuple[Path, Path], size: tuple[int, in
 
 def test_load_detector_chooses_the_onnx_backend(tiny_model: tuple[Path, Path]) -> None:
     pt, onnx_path = tiny_model
-    det = load_detector(DetectorConfig(backend="onnx", imgsz=96), pt, "v1")
+    cfg = DetectorConfig(backend="onnx", imgsz=96)
+    det = load_detector(cfg, model_file(cfg, pt), "v1")  # the artefact is built from the weights on first use
     assert isinstance(det, OnnxDetector) and det.model_version == "v1"
-    assert load_detector(DetectorConfig(backend="onnx"), onnx_path, "v1").imgsz == 96  # an artefact named directly
+    assert model_file(DetectorConfig(backend="onnx"), onnx_path) == onnx_path  # an artefact named directly
+    assert load_detector(DetectorConfig(backend="onnx"), onnx_path, "v1").imgsz == 96
     with pytest.raises(DetectorError, match="not found"):
-        load_detector(DetectorConfig(backend="onnx"), onnx_path.with_name("missing.pt"), "v1")
+        model_file(DetectorConfig(backend="onnx"), onnx_path.with_name("missing.pt"))
+    with pytest.raises(DetectorError, match=r"loads an exported \.onnx file"):
+        load_detector(cfg, pt, "v1")
 
 
 def test_bad_onnx_file(tmp_path: Path) -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,7 +122,7 @@ def _rm(name: str) -> Callable[[Path], None]:
     return lambda d: (d / name).unlink()
 
 
-def _write(name: str, data: bytes) -> Callable[[Path], None]:
+def _write(name: str, data: bytes) -> Callable[[Path], object]:
     return lambda d: (d / name).write_bytes(data)
 
 
@@ -147,7 +151,7 @@ def test_a_broken_active_entry_is_a_clear_error_and_serving_falls_back(
     root: Path,
     caplog: pytest.LogCaptureFixture,
     label: str,
-    breakage: Callable[[Path], None],
+    breakage: Callable[[Path], object],
     message: str,
 ) -> None:
     make_entry(root, "det-1")
@@ -236,3 +240,104 @@ def test_serving_hints_come_from_the_meta(root: Path) -> None:
     assert registry.serving_hints(None, root) == {}
     (root / "det-9" / "meta.json").write_text("{broken")
     assert registry.serving_hints("det-9", root) == {}
+
+
+# ------------------------------------------------------------------ versions kept without weights
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "250"}  # the table's cells on one line each
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", "models", *args], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def test_a_version_without_weights_is_listed_and_shown_but_never_served(root: Path) -> None:
+    """Old versions keep their card and metrics in the repository; only their weights leave it."""
+    make_entry(root, "det-1")
+    make_entry(root, "det-2", payload=b"served")
+    registry.promote("det-2", root=root)
+    (root / "det-1" / "weights.pt").unlink()
+
+    status = registry.inspect_version("det-1", root)
+    assert not status.weights_present and status.record_ok and not status.ok
+    assert status.state == "weights not present"
+    assert registry.inspect_version("det-2", root).state == "ok"
+    assert registry.list_versions(root) == ["det-1", "det-2"]
+    with pytest.raises(RegistryError, match=r"'det-1' has no weights here: weights\.pt is missing"):
+        registry.promote("det-1", root=root)
+    assert registry.active_version(root) == "det-2"
+
+    from inspector.api.routes.models import list_registry
+
+    listed = {m["version"]: m for m in list_registry(root, serving="det-2")["models"]}
+    assert listed.keys() == {"det-1", "det-2"}  # recipes/ is no version
+    assert (listed["det-1"]["weights"], listed["det-1"]["weights_present"]) == (None, False)
+    assert (listed["det-2"]["weights"], listed["det-2"]["weights_present"]) == ("det-2/weights.pt", True)
+
+    table = _cli("list", "--models-dir", str(root))
+    assert table.returncode == 0, table.stderr
+    rows = {line.split("│")[2].strip(): line for line in table.stdout.splitlines() if "det-" in line}
+    assert "│ -  " in rows["det-1"] and "weights not present" in rows["det-1"] and "BROKEN" not in table.stdout
+    assert "│ ok " in rows["det-2"]
+    shown = _cli("show", "det-1", "--models-dir", str(root))
+    assert shown.returncode == 0 and shown.stdout.startswith("# Model card: det-1")
+    assert "weights not present" in shown.stderr
+    promoted = _cli("promote", "det-1", "--models-dir", str(root))
+    assert promoted.returncode == 2 and "Traceback" not in promoted.stderr
+    assert "has no weights here" in promoted.stderr and "cannot be served, promoted" in promoted.stderr
+    (root / "det-1" / "card.md").write_text("no title")  # a broken record is still refused
+    broken = _cli("show", "det-1", "--models-dir", str(root))
+    assert broken.returncode == 2 and "card.md is corrupt" in broken.stderr
+
+
+CM = {"labels": ["item", "dent", "background"], "matrix": [[5, 0, 1], [0, 2, 1], [1, 3, 0]]}
+
+
+def _plottable_meta() -> dict[str, Any]:
+    ev = {
+        "per_class": {"item": {"ap50": 0.9}, "dent": {"ap50": 0.4}},
+        "confusion_matrix": CM,
+        "operating_confidence": 0.25,
+        "pr_curve": {"recall": [0.0, 0.5, 1.0], "precision": {"item": [1.0, 0.9, 0.2], "dent": [1.0, 0.4, 0.0]}},
+    }
+    curves = {"epoch": [1.0, 2.0, 3.0], "train/box_loss": [2.0, 1.5, None], "metrics/mAP50(B)": [0.1, 0.2, 0.3]}
+    return {
+        "recipe": {"name": "test"},
+        "training": {"curves": curves},
+        "evaluations": {"synth-test": ev, "other-val": {"confusion_matrix": CM}},
+        "primary_evaluation": "synth-test",
+    }
+
+
+def test_the_plots_command_draws_the_figures_from_the_stored_numbers(root: Path, tmp_path: Path) -> None:
+    src = root.parent / "w.pt"
+    src.write_bytes(b"w")
+    registry.register("det-1", weights=src, meta=_plottable_meta(), card="# Model card: det-1\n", root=root)
+    (root / "det-1" / "weights.pt").unlink()  # a version kept without weights is drawn all the same
+
+    out = tmp_path / "figures"
+    r = _cli("plots", "det-1", "--out", str(out), "--models-dir", str(root))
+    assert r.returncode == 0, r.stderr
+    expected = {"training_curves.png", "pr_curve.png", "confusion_matrix.png", "other-val-confusion_matrix.png"}
+    assert {p.name for p in out.iterdir()} == expected
+    assert sorted(Path(line).name for line in r.stdout.split()) == sorted(expected)
+    for p in out.iterdir():
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 2000
+    assert not list((root / "det-1").glob("*.png"))
+
+    beside = _cli("plots", "det-1", "--models-dir", str(root))  # default: beside the card
+    assert beside.returncode == 0 and {p.name for p in (root / "det-1").glob("*.png")} == expected
+
+
+def test_the_plots_command_says_which_figures_a_version_has_no_numbers_for(root: Path, tmp_path: Path) -> None:
+    meta = _plottable_meta()
+    meta.pop("training")
+    meta["evaluations"] = {"synth-test": {"confusion_matrix": CM}}
+    src = root.parent / "w.pt"
+    src.write_bytes(b"w")
+    registry.register("old-1", weights=src, meta=meta, card="# Model card: old-1\n", root=root)
+    r = _cli("plots", "old-1", "--out", str(tmp_path), "--models-dir", str(root))
+    assert r.returncode == 0, r.stderr
+    assert [Path(line).name for line in r.stdout.split()] == ["confusion_matrix.png"]
+    assert "not drawn: training curves, pr curve" in r.stderr

@@ -73,13 +73,16 @@ def test_training_registers_a_complete_version(trained: tuple[Path, Path, str]) 
     assert meta["training"]["epochs_run"] == 1
     assert meta["training"]["images_seen"] == 16  # two batches of 8, one epoch
     assert meta["training"]["images_per_s"] > 0 and meta["hardware"]["conv_gflops_at_start"] > 0
-    from inspector.detect.yolo import cpu_supports_bf16
+    from inspector.training.ultralytics import cpu_supports_bf16
 
     # the recipe asks for bf16; it is used (and recorded) only where the CPU has native kernels
     assert meta["training"]["precision"] == ("bf16" if cpu_supports_bf16() else "fp32")
     assert meta["software"]["ultralytics"]
     assert (status.path / "recipe.yaml").read_text().startswith("name: tiny")
     assert (status.path / "weights.pt").stat().st_size < 15_000_000
+    # the per-epoch log is stored, so `inspector models plots` can draw the training curves again
+    assert meta["training"]["curves"]["epoch"] == [1.0] and len(meta["training"]["curves"]["train/box_loss"]) == 1
+    assert (status.path / "training_curves.png").stat().st_size > 0
 
 
 def test_evaluate_promote_detect(trained: tuple[Path, Path, str]) -> None:
@@ -104,6 +107,7 @@ def test_evaluate_promote_detect(trained: tuple[Path, Path, str]) -> None:
     body = evaluation_text(version, "ds-val", ev).split("\n", 2)[2].strip()
     assert body in card
     assert (vdir / "pr_curve.png").stat().st_size > 0 and (vdir / "confusion_matrix.png").stat().st_size > 0
+    assert len(ev["pr_curve"]["recall"]) == 101 and set(ev["pr_curve"]["precision"]) == set(ev["per_class"])
 
     registry.promote(version, by="test", root=root)
     weights, served = registry.resolve_serving(root)
@@ -129,8 +133,16 @@ def test_a_broken_new_version_keeps_the_last_good_one_serving(
     registry.promote("tiny-2", by="test", root=root)
     (root / "tiny-2" / "weights.pt").unlink()
 
-    r = subprocess.run(
+    shown = subprocess.run(
         [sys.executable, "-m", "inspector", "models", "show", "tiny-2", "--models-dir", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0 and shown.stdout.startswith("# Model card")  # its record is still shown
+    assert "weights not present" in shown.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "inspector", "models", "promote", "tiny-2", "--models-dir", str(root)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -215,11 +227,11 @@ def test_make_model_finishes_a_first_stage_on_whole_frames(
 
 def test_validation_every_nth_epoch_skips_the_others(tmp_path: Path) -> None:
     """val_every=2 over three epochs: ultralytics validates epochs 2 and 3 (the last) only."""
-    from inspector.detect import yolo
+    from inspector.training import ultralytics
 
     data = tiny_yolo_dataset(tmp_path / "ds", n_train=8, n_val=4, size=64)
-    events: list[yolo.TrainProgress] = []
-    result = yolo.train(
+    events: list[ultralytics.TrainProgress] = []
+    result = ultralytics.train(
         "yolov8n.yaml",
         data,
         out_dir=tmp_path / "runs",

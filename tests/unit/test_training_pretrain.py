@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from inspector import registry
-from inspector.training.dataset import label_path, merge_datasets, read_data_yaml
+from inspector.data.formats import label_path, merge_datasets, read_data_yaml
 from inspector.training.run import newest_pretrain, resolve_init
 from tests.builders import tiny_yolo_dataset
 
@@ -26,13 +26,13 @@ def test_merge_keeps_the_first_ids_and_maps_the_others_by_name(tmp_path: Path) -
     (tmp_path / "b" / "images" / "test").mkdir()
     merged = read_data_yaml(merge_datasets([first, other], tmp_path / "m"))
     assert merged.names == (*first.names, "crazing")
-    assert len(merged.images("train")) == 4 + 3 and len(merged.images("val")) == 2 + 2
+    assert len(merged.image_paths("train")) == 4 + 3 and len(merged.image_paths("val")) == 2 + 2
     assert "test" not in merged.splits  # test splits never enter training
-    assert merged.images("train")[:4] == first.images("train")  # ids already right: listed as they are
-    moved = merged.images("train")[4]
-    assert moved.is_symlink() and moved.resolve() == other.images("train")[0].resolve()
+    assert merged.image_paths("train")[:4] == first.image_paths("train")  # ids already right: listed as they are
+    moved = merged.image_paths("train")[4]
+    assert moved.is_symlink() and moved.resolve() == other.image_paths("train")[0].resolve()
     assert label_path(moved).read_text().split()[0] == str(len(first.names))  # crazing's id in the union
-    for img in other.images("train"):  # sources untouched
+    for img in other.image_paths("train"):  # sources untouched
         assert label_path(img).read_text().split()[0] == "0"
 
 
@@ -41,7 +41,7 @@ def test_merging_sets_with_the_same_classes_lists_their_files(tmp_path: Path) ->
     b = read_data_yaml(tiny_yolo_dataset(tmp_path / "b", n_train=3, n_val=1, seed=1))
     merged = read_data_yaml(merge_datasets([a, b], tmp_path / "new" / "m"))
     assert merged.names == a.names
-    assert merged.images("train") == a.images("train") + b.images("train")
+    assert merged.image_paths("train") == a.image_paths("train") + b.image_paths("train")
 
 
 def test_merge_refuses_nothing_to_merge(tmp_path: Path) -> None:

@@ -8,25 +8,17 @@ import cv2
 import numpy as np
 import pytest
 
-from inspector.training.dataset import read_data_yaml
-from inspector.training.smalldata import (
-    SmallDataOptions,
-    focus_crops,
-    prepare,
-    read_labels,
-    repeat_factors,
-    tile_image,
-)
+from inspector.data.formats import label_path, read_data_yaml, read_labels
+from inspector.training.smalldata import SmallDataOptions, focus_crops, prepare, repeat_factors, tile_image
 from tests.builders import tiny_yolo_dataset
 
 
 def _write(img_dir: Path, name: str, rows: list[str], size: tuple[int, int] = (64, 64)) -> Path:
     img_dir.mkdir(parents=True, exist_ok=True)
-    lbl_dir = Path(str(img_dir).replace("/images/", "/labels/"))
-    lbl_dir.mkdir(parents=True, exist_ok=True)
     p = img_dir / f"{name}.jpg"
     cv2.imwrite(str(p), np.zeros((size[1], size[0], 3), np.uint8))
-    (lbl_dir / f"{name}.txt").write_text("".join(r + "\n" for r in rows))
+    label_path(p).parent.mkdir(parents=True, exist_ok=True)
+    label_path(p).write_text("".join(r + "\n" for r in rows))
     return p
 
 
@@ -48,21 +40,21 @@ def test_prepare_subset_balance_and_negatives(tmp_path: Path) -> None:
     for i in range(3):
         cv2.imwrite(str(negs / f"n{i}.png"), np.zeros((32, 32, 3), np.uint8))
     spec = read_data_yaml(data)
-    assert rare in spec.images("train")
+    assert rare in spec.image_paths("train")
 
     out, notes = prepare(spec, tmp_path / "derived", SmallDataOptions(balance=True, negatives=negs))
     derived = read_data_yaml(out)
-    train = derived.images("train")
+    train = derived.image_paths("train")
     assert train.count(rare.absolute()) >= 2  # the only 'tear' image is repeated
     assert sum(1 for p in train if p.parent == negs.absolute()) == 3
-    assert derived.images("val") == [p.absolute() for p in spec.images("val")]
+    assert derived.image_paths("val") == [p.absolute() for p in spec.image_paths("val")]
     assert derived.names == spec.names
     assert any("class-balanced" in n for n in notes) and any("3 defect-free negative" in n for n in notes)
 
     out2, notes2 = prepare(spec, tmp_path / "sub", SmallDataOptions(subset=4, seed=1))
     again, _ = prepare(spec, tmp_path / "sub2", SmallDataOptions(subset=4, seed=1))
-    assert len(read_data_yaml(out2).images("train")) == 4
-    assert read_data_yaml(out2).images("train") == read_data_yaml(again).images("train")  # seeded
+    assert len(read_data_yaml(out2).image_paths("train")) == 4
+    assert read_data_yaml(out2).image_paths("train") == read_data_yaml(again).image_paths("train")  # seeded
     assert "subset of 4 of the 11" in notes2[0]
     with pytest.raises(ValueError, match="asked for 99 training images"):
         prepare(spec, tmp_path / "x", SmallDataOptions(subset=99))
@@ -99,11 +91,20 @@ def test_tiling_clips_boxes_and_keeps_mostly_visible_ones(tmp_path: Path) -> Non
     assert cls3_right[1:] == pytest.approx((0.25, 0.5, 0.5, 0.2))  # x 100..150 -> 0..50
 
 
+def test_patch_labels_sit_where_training_reads_them(tmp_path: Path) -> None:
+    """A work folder below another ``images`` folder: each patch's label is still the one its image names."""
+    img = _write(tmp_path / "ds" / "images" / "train", "big", ["1 0.25 0.5 0.1 0.2"], size=(200, 100))
+    out = tmp_path / "images" / "work" / "images" / "train"
+    tiles = tile_image(img, out, tile=100, overlap=0.0)
+    assert label_path(tiles[0]) == tmp_path / "images" / "work" / "labels" / "train" / "big_0_0.txt"
+    assert [r[0] for r in read_labels(tiles[0])] == [1]
+
+
 def test_prepare_tiles_only_large_images(tmp_path: Path) -> None:
     data = tiny_yolo_dataset(tmp_path / "ds", n_train=2, n_val=1, size=32)
     _write(tmp_path / "ds" / "images" / "train", "big", ["0 0.5 0.5 0.1 0.1"], size=(512, 256))
     out, notes = prepare(read_data_yaml(data), tmp_path / "d", SmallDataOptions(tile=128, tile_overlap=0.0))
-    train = read_data_yaml(out).images("train")
+    train = read_data_yaml(out).image_paths("train")
     assert sum(1 for p in train if p.name.startswith("big_")) == 4 * 2
     assert sum(1 for p in train if not p.name.startswith("big_")) == 2
     assert "1 large images cut into 128 px patches" in notes[0]
@@ -121,7 +122,7 @@ def test_symlinked_images_keep_their_own_labels(tmp_path: Path) -> None:
     (ds / "labels" / "train" / "a.txt").write_text("2 0.5 0.5 0.2 0.2\n")
     (ds / "data.yaml").write_text("train: images/train\nval: images/train\nnames: [a, b, c]\n")
     out, _ = prepare(read_data_yaml(ds / "data.yaml"), tmp_path / "d", SmallDataOptions(subset=1))
-    (img,) = read_data_yaml(out).images("train")
+    (img,) = read_data_yaml(out).image_paths("train")
     assert img.is_symlink() and read_labels(img) == [(2, 0.5, 0.5, 0.2, 0.2)]
 
 
@@ -194,10 +195,10 @@ def test_prepare_focus_crops_train_and_val_only(tmp_path: Path, full_share: floa
     spec = read_data_yaml(ds / "data.yaml")
     out, notes = prepare(spec, tmp_path / "d", SmallDataOptions(focus=320, focus_full_share=full_share))
     derived = read_data_yaml(out)
-    train = derived.images("train")
-    assert sum(1 for p in train if p in spec.images("train")) == whole
-    assert all(cv2.imread(str(p)).shape[:2] == (320, 320) for p in train if p not in spec.images("train"))
-    assert derived.images("test") == [p.absolute() for p in spec.images("test")]  # evaluated whole
+    train = derived.image_paths("train")
+    assert sum(1 for p in train if p in spec.image_paths("train")) == whole
+    assert all(cv2.imread(str(p)).shape[:2] == (320, 320) for p in train if p not in spec.image_paths("train"))
+    assert derived.image_paths("test") == [p.absolute() for p in spec.image_paths("test")]  # evaluated whole
     assert "focus crops: 320 px" in notes[0]
 
 

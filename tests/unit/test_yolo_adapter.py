@@ -1,4 +1,4 @@
-"""The ultralytics adapter against real ultralytics objects, offline."""
+"""The ultralytics adapters (serving and training) against real ultralytics objects, offline."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from inspector.detect.base import Detector, DetectorError
-from inspector.detect.yolo import UltralyticsDetector, to_detections, train
+from inspector.detect.yolo import UltralyticsDetector, to_detections
 from inspector.labelmap import default_labelmap
+from inspector.training.ultralytics import train
 from tests import netguard
 from tests.builders import frame, tiny_yolo_dataset
 
@@ -65,8 +66,9 @@ def test_bad_model_files_give_clear_errors(tmp_path: Path, content: bytes | None
         UltralyticsDetector(path)
 
 
-def test_only_the_adapter_imports_ultralytics(repo_root: Path) -> None:
-    allowed = {repo_root / "inspector" / "detect" / "yolo.py"}
+def test_only_the_adapters_import_ultralytics(repo_root: Path) -> None:
+    """One module serves with ultralytics, one trains and measures with it; nothing else sees it."""
+    allowed = {repo_root / "inspector" / "detect" / "yolo.py", repo_root / "inspector" / "training" / "ultralytics.py"}
     offenders = []
     for path in list((repo_root / "inspector").rglob("*.py")) + list((repo_root / "station").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -87,7 +89,7 @@ def test_cpu_bf16_training_patches_only_the_training_model() -> None:
 
     from ultralytics.nn.tasks import DetectionModel
 
-    from inspector.detect.yolo import cpu_bf16_callbacks, cpu_supports_bf16
+    from inspector.training.ultralytics import cpu_bf16_callbacks, cpu_supports_bf16
 
     if not cpu_supports_bf16():
         pytest.skip("this CPU has no native bfloat16 kernels; the callback leaves the model alone")

@@ -14,26 +14,22 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from inspector.api.deps import AnyKey, PixelBudgetDep, ServiceDep, SettingsDep
+from inspector.api.media import decode_all, digests_of, request_pixels
 from inspector.api.problems import Problem, responses, validation_errors
 from inspector.api.schemas import InspectionOut, InspectionPage, ItemIn
-from inspector.api.service import digests_of
-from inspector.imageio import ImageError, declared_pixels, decode_view
 from inspector.items import ItemInfo
-from inspector.types import DispositionPath, Frame, GradeLevel
+from inspector.types import DispositionPath, GradeLevel
 
 router = APIRouter(prefix="/v1/inspections", tags=["inspections"])
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 InspectionId = Annotated[str, Path(pattern=UUID_PATTERN, description="the inspection id (a UUID)")]
 
-# ImageError codes that deserve a more specific status than 422.
-_IMAGE_STATUS = {"unsupported_format": 415, "too_many_pixels": 413}
 
-
-def parse_item(raw: str | None) -> tuple[ItemInfo, dict[str, Any]]:
+def parse_item(raw: str | None) -> ItemInfo:
     """The optional ``item`` form field: a JSON object checked against :class:`ItemIn`."""
     if raw is None or not raw.strip():
-        return ItemInfo(), {}
+        return ItemInfo()
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -46,7 +42,7 @@ def parse_item(raw: str | None) -> tuple[ItemInfo, dict[str, Any]]:
         errors = [{**e, "loc": ["item", *e["loc"]]} for e in validation_errors(exc.errors())]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         raise Problem(422, detail, code="invalid_item", errors=errors) from exc
-    return model.to_item(), model.model_dump(mode="json")
+    return model.to_item()
 
 
 def multipart_body(request: Request) -> None:
@@ -58,36 +54,6 @@ def multipart_body(request: Request) -> None:
             f"send the views as multipart/form-data with one 'images' part per view, not {kind or 'no content type'}",
             code="unsupported_media_type",
         )
-
-
-def request_pixels(blobs: list[bytes], max_pixels: int, max_request_pixels: int) -> int:
-    """The pixels the views will take once decoded, from their headers; 413 over either limit."""
-    sizes = [declared_pixels(b) for b in blobs]
-    for n, size in enumerate(sizes):
-        if size > max_pixels:
-            raise Problem(
-                413, f"images[{n}]: {size} pixels is over the limit of {max_pixels}", code="too_many_pixels", view=n
-            )
-    total = sum(sizes)
-    if total > max_request_pixels:
-        raise Problem(
-            413,
-            f"the views add up to {total} pixels, over the limit of {max_request_pixels} for one inspection",
-            code="too_many_pixels",
-        )
-    return total
-
-
-def decode_all(blobs: list[bytes], max_pixels: int, fit: int | None = None) -> list[Frame]:
-    """The views as frames, each decoded no larger than a model of input side ``fit`` needs."""
-    out = []
-    for n, data in enumerate(blobs):
-        try:
-            image, full_size = decode_view(data, fit=fit, max_pixels=max_pixels, name=f"images[{n}]")
-        except ImageError as exc:
-            raise Problem(_IMAGE_STATUS.get(exc.code, 422), str(exc), code=exc.code, view=n) from exc
-        out.append(Frame(image=image, camera_id=f"view{n}", full_size=full_size))
-    return out
 
 
 @router.post(
@@ -127,11 +93,10 @@ async def create_inspection(
     max_views = settings.server.max_views
     if not 1 <= len(images) <= max_views:
         raise Problem(422, f"send 1 to {max_views} files in 'images', got {len(images)}", code="bad_view_count")
-    item_info, _ = parse_item(item)
+    item_info = parse_item(item)
     blobs = [await f.read() for f in images]
     limits = settings.server.max_pixels, settings.server.max_request_pixels
     pixels = await anyio.to_thread.run_sync(request_pixels, blobs, *limits)
-    replayed: list[bool] = []
     async with budget.hold(pixels):  # decoded frames stay in memory until the inspection is stored
         t0 = time.perf_counter()
         fit = service.model_input_side()
@@ -142,7 +107,7 @@ async def create_inspection(
         finally:
             digests = await hashing
         decode_ms = (time.perf_counter() - t0) * 1000
-        body = await service.create(
+        created = await service.create(
             frames,
             item_info,
             idempotency_key=idempotency_key,
@@ -150,10 +115,10 @@ async def create_inspection(
             images=blobs,
             created_by=key.id,
             timings_ms={"decode": round(decode_ms, 2)},
-            replayed=replayed,
             digests=digests,
         )
-        del frames  # the budget is given back as the frames are let go
+        body, replayed = created.body, created.replayed
+        del frames, created  # the budget is given back as the frames (held by the result too) are let go
     headers = {"Location": f"/v1/inspections/{body['id']}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -201,10 +166,7 @@ async def list_inspections(
 )
 async def get_inspection(inspection_id: InspectionId, _key: AnyKey, service: ServiceDep) -> dict[str, Any]:
     """The recommendation as first served, every decision since (oldest first), and ``final``."""
-    body = await service.get(inspection_id)
-    if body is None:
-        raise Problem(404, f"no inspection with id {inspection_id}", code="not_found")
-    return body
+    return await service.get(inspection_id)
 
 
 @router.get(

@@ -13,7 +13,7 @@ from inspector.api.deps import AnyKey, SettingsDep, SlotDep
 from inspector.api.problems import responses
 from inspector.api.schemas import ModelsOut
 from inspector.detect.base import DetectorError
-from inspector.registry import WEIGHTS_FILE, active_version, root_dir
+from inspector.registry import META_FILE, WEIGHTS_FILE, active_version, root_dir
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -27,10 +27,11 @@ def list_registry(root: Path, serving: str | None) -> dict[str, Any]:
     if root.is_dir():
         for d in sorted(p for p in root.iterdir() if p.is_dir()):
             weights = d / WEIGHTS_FILE
-            if not weights.is_file():
-                continue
+            meta_file = d / META_FILE
+            present = weights.is_file()
+            if not present and not meta_file.is_file():
+                continue  # not a version (recipes/); a version whose weights left the tree keeps its meta
             meta: dict[str, Any] | None = None
-            meta_file = d / "meta.json"
             if meta_file.is_file():
                 try:
                     loaded = json.loads(meta_file.read_text(encoding="utf-8"))
@@ -42,7 +43,8 @@ def list_registry(root: Path, serving: str | None) -> dict[str, Any]:
                     "version": d.name,
                     "active": d.name == active,
                     "serving": d.name == serving,
-                    "weights": str(weights.relative_to(root)),
+                    "weights": str(weights.relative_to(root)) if present else None,
+                    "weights_present": present,
                     "meta": meta,
                 }
             )

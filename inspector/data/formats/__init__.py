@@ -1,4 +1,5 @@
-"""Dataset formats around one in-memory :class:`DatasetSpec`: YOLO, COCO, Pascal VOC, Label Studio."""
+"""The dataset layer: one in-memory :class:`DatasetSpec` read from and written to YOLO, COCO, Pascal VOC and
+Label Studio, plus what training needs of a YOLO dataset (its description, label paths, fingerprint, merging)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,29 @@ from pathlib import Path
 import numpy as np
 
 from inspector.data.formats.coco import read_coco, write_coco
+from inspector.data.formats.fingerprint import fingerprint
 from inspector.data.formats.labelstudio import read_labelstudio, write_labelstudio
-from inspector.data.formats.spec import DatasetSpec, ImageRecord, Problem
+from inspector.data.formats.merge import merge_datasets
+from inspector.data.formats.spec import IMAGE_SUFFIXES, DatasetSpec, ImageRecord, Problem, list_images
 from inspector.data.formats.voc import read_voc, write_voc
-from inspector.data.formats.yolo import read_yolo, write_yolo
+from inspector.data.formats.yolo import label_path, read_data_yaml, read_labels, read_yolo, write_yolo
 
 FORMATS = ("yolo", "coco", "voc", "labelstudio")
 
 __all__ = [
     "FORMATS",
+    "IMAGE_SUFFIXES",
     "DatasetSpec",
     "ImageRecord",
     "Problem",
     "detect_format",
+    "fingerprint",
+    "label_path",
+    "list_images",
+    "merge_datasets",
+    "read_data_yaml",
     "read_dataset",
+    "read_labels",
     "remap",
     "write_dataset",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 SPLITS = ("train", "val", "test")
+# Image files every reader, training aid and folder source recognises (compare with ``suffix.lower()``).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 LINK_MODES = ("symlink", "copy", "hardlink")
 
@@ -70,13 +71,31 @@ class ImageRecord:
 
 @dataclass
 class DatasetSpec:
-    """Class names plus image records; ``problems`` holds what the reader could not make sense of."""
+    """Class names plus image records; ``problems`` holds what the reader could not make sense of.
+
+    The converters and ``validate`` work on the records; training works on the image files of
+    each split (:meth:`image_paths`) and hands the trainer ``data_yaml``, the YOLO description the
+    dataset was read from (None for a dataset not read from one).
+    """
 
     names: tuple[str, ...]
     images: list[ImageRecord]
     root: Path | None = None
     source_format: str = ""
     problems: list[Problem] = field(default_factory=list)
+    data_yaml: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """The dataset's folder name, as model cards and evaluation keys show it."""
+        folder = self.root or (self.data_yaml.parent if self.data_yaml else None)
+        return folder.name if folder else ""
+
+    def description(self) -> Path:
+        """The data.yaml to hand a trainer: the one this dataset was read from."""
+        if self.data_yaml is None:
+            raise ValueError(f"{self.root or self.name}: not read from a YOLO data.yaml; write it as YOLO first")
+        return self.data_yaml
 
     def split(self, name: str) -> list[ImageRecord]:
         return [r for r in self.images if (r.split or "train") == name]
@@ -85,6 +104,13 @@ class DatasetSpec:
     def splits(self) -> tuple[str, ...]:
         present = {r.split or "train" for r in self.images}
         return tuple(s for s in SPLITS if s in present)
+
+    def image_paths(self, split: str) -> list[Path]:
+        """The image files of ``split`` in listed order (a list may repeat an image on purpose)."""
+        if split not in self.splits:
+            have = ", ".join(self.splits) or "none"
+            raise ValueError(f"{self.data_yaml or self.root}: no {split!r} split (splits: {have})")
+        return [r.path for r in self.split(split)]
 
     def check_writable(self) -> None:
         """Refuse to write boxes whose class is unknown: they would be silently relabelled."""
@@ -98,6 +124,12 @@ class DatasetSpec:
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def list_images(folder: Path, recursive: bool = True) -> list[Path]:
+    """The image files in ``folder`` (and below it when ``recursive``), known by suffix in any case, sorted."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def image_size(path: Path) -> tuple[int, int] | None:

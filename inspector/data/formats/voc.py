@@ -23,6 +23,7 @@ from inspector.data.formats.spec import (
     check_out_dir,
     fmt_num,
     image_size,
+    list_images,
     place_image,
     unique_names,
 )
@@ -140,8 +141,8 @@ def read_voc(path: Path, names: tuple[str, ...] | None = None) -> DatasetSpec:
         records.append(rec)
         covered.add(img.resolve() if img.exists() else img)
     if img_dir != root or ann_dir != root:
-        for p in sorted(img_dir.iterdir()) if img_dir.is_dir() else []:
-            if p.suffix.lower() in IMAGE_SUFFIXES and p.resolve() not in covered:
+        for p in list_images(img_dir, recursive=False) if img_dir.is_dir() else []:
+            if p.resolve() not in covered:
                 problems.append(Problem("missing_label", str(p), "image has no annotation XML", "warning"))
     if splits:
         listed = {Path(r.meta["label"]).stem for r in records}

@@ -2,7 +2,10 @@
 
 A label line is ``class cx cy w h`` normalised to the image size. A split in
 data.yaml may be a folder of images, a .txt list of image paths, or a list of
-either; labels sit where ultralytics looks for them (``/images/`` -> ``/labels/``).
+either; labels sit where ultralytics looks for them (:func:`label_path`).
+Two readers share these rules: :func:`read_yolo` reports what is wrong for
+``validate`` and the converters; :func:`read_data_yaml` reads what the trainer
+will be given, refusing a description it could not train on.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import yaml
 
 from inspector.data.formats.spec import (
-    IMAGE_SUFFIXES,
     SPLITS,
     DatasetSpec,
     ImageRecord,
@@ -23,9 +26,14 @@ from inspector.data.formats.spec import (
     _names_field,
     check_out_dir,
     image_size,
+    list_images,
     place_image,
     unique_names,
 )
+from inspector.yamlfile import read_mapping
+from inspector.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
+
+LabelRow = tuple[int, float, float, float, float]  # class, cx, cy, w, h (normalised)
 
 
 def find_data_yaml(path: Path) -> Path:
@@ -39,7 +47,13 @@ def find_data_yaml(path: Path) -> Path:
 
 
 def label_path(image: Path) -> Path:
-    """Where ultralytics looks for an image's labels: the last /images/ becomes /labels/."""
+    """Where ultralytics looks for an image's labels, so every writer puts them where training finds them.
+
+    The last folder named ``images`` in the path becomes ``labels`` and the suffix becomes ``.txt``;
+    the file's own name never counts as that folder (``images.jpg`` is an image, not a folder), and
+    an image under no ``images`` folder has its label beside it. A symlinked image keeps its own
+    path here, so its label sits beside the link, not beside the target.
+    """
     parts = list(image.parts)
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "images":
@@ -48,14 +62,97 @@ def label_path(image: Path) -> Path:
     return image.with_suffix(".txt")
 
 
+def parse_labels(label_file: Path, problems: list[Problem] | None = None) -> list[LabelRow]:
+    """The ``class cx cy w h`` rows of a label file; a missing file has none (a background image).
+
+    A line that is not exactly five numbers with a whole class id is left out, as ultralytics
+    would refuse it, and noted in ``problems`` when given.
+    """
+    if not label_file.is_file():
+        return []
+    rows: list[LabelRow] = []
+    for n, line in enumerate(label_file.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            cls = int(float(parts[0]))
+            cx, cy, bw, bh = (float(v) for v in parts[1:5])
+            if len(parts) != 5 or float(parts[0]) != cls:
+                raise ValueError
+        except ValueError:
+            if problems is not None:
+                problems.append(
+                    Problem(
+                        "malformed_label", f"{label_file}:{n}", f"cannot read {line.strip()!r} as 'class cx cy w h'"
+                    )
+                )
+            continue
+        rows.append((cls, cx, cy, bw, bh))
+    return rows
+
+
+def read_labels(image: Path) -> list[LabelRow]:
+    """The label rows of an image, from the file :func:`label_path` names."""
+    return parse_labels(label_path(image))
+
+
+def label_boxes(rows: list[LabelRow], width: float = 1.0, height: float = 1.0) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Label rows as xyxy boxes scaled to ``width`` x ``height`` (pixels; 1 x 1 keeps them normalised) and class ids."""
+    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+    return cxcywh_to_xyxy(arr[:, 1:5] * [width, height, width, height]), arr[:, 0].astype(np.int64)
+
+
+def label_text(
+    boxes: npt.ArrayLike, class_ids: npt.ArrayLike, decimals: int = 10, width: float = 1.0, height: float = 1.0
+) -> str:
+    """A label file's text from xyxy boxes (normalised, or in pixels of ``width`` x ``height``) and their class ids."""
+    xywh = xyxy_to_cxcywh(np.asarray(boxes, np.float64).reshape(-1, 4)) / [width, height, width, height]
+    lines = [
+        f"{int(c)} {cx:.{decimals}f} {cy:.{decimals}f} {w:.{decimals}f} {h:.{decimals}f}"
+        for (cx, cy, w, h), c in zip(xywh, np.asarray(class_ids).reshape(-1), strict=True)
+    ]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _root(data_yaml: Path, raw: dict[str, Any]) -> Path:
+    """The folder the splits are relative to: ``path`` (relative to the file's folder), else that folder.
+
+    Absolute but not resolved: images reached through a symlinked folder keep their paths. A
+    relative ``path`` that does not exist here (written on another machine) falls back to the
+    file's folder.
+    """
+    folder = data_yaml.parent.absolute()
+    if not raw.get("path"):
+        return folder
+    root = Path(str(raw["path"]))
+    if root.is_absolute():
+        return root
+    return folder / root if (folder / root).exists() else folder
+
+
+def load_data_yaml(path: Path) -> tuple[Path, dict[str, Any], tuple[str, ...], Path]:
+    """The description file (given, or found in a folder), its mapping, class names and root."""
+    data_yaml = find_data_yaml(path).absolute()
+    raw = read_mapping(data_yaml, "expected a mapping with path, train, val and names")
+    if not raw.get("names"):
+        raise ValueError(f"{data_yaml}: 'names' must list the classes")
+    return data_yaml, raw, tuple(_names_field(raw["names"], str(data_yaml))), _root(data_yaml, raw)
+
+
 def _images_of(entry: Any, root: Path, where: str, problems: list[Problem]) -> list[Path]:
+    """The images of one split entry: folders are searched, a .txt lists one image per line.
+
+    A listed path starting with ``.`` is relative to the list file (as ultralytics reads it),
+    any other relative path to the dataset root.
+    """
     entries = entry if isinstance(entry, list) else [entry]
     out: list[Path] = []
     for e in entries:
         p = Path(str(e))
         p = p if p.is_absolute() else root / p
         if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+            out += list_images(p)
         elif p.is_file() and p.suffix == ".txt":
             for raw_line in p.read_text(encoding="utf-8").splitlines():
                 ln = raw_line.strip()
@@ -63,20 +160,37 @@ def _images_of(entry: Any, root: Path, where: str, problems: list[Problem]) -> l
                     q = Path(ln)
                     out.append(q if q.is_absolute() else (p.parent / q if ln.startswith(".") else root / q))
         else:
-            problems.append(Problem("missing_image", str(p), f"{where}: split source {e!r} does not exist"))
+            problems.append(Problem("missing_image", str(p), f"{where}: split path {p} does not exist"))
     return out
 
 
+def _record(img: Path, split: str, problems: list[Problem], read_size: bool = True) -> ImageRecord:
+    lp = label_path(img)
+    w, h = 0, 0
+    if read_size:
+        size = image_size(img) if img.exists() else None
+        w, h = size if size else (0, 0)
+        if not img.exists():
+            problems.append(Problem("missing_image", str(img), "image listed in the dataset does not exist"))
+    if not lp.exists():
+        problems.append(
+            Problem("missing_label", str(img), f"no label file {lp.name} (read as an image with no objects)", "warning")
+        )
+    boxes, class_ids = label_boxes(parse_labels(lp, problems))
+    return ImageRecord(
+        path=img,
+        width=w,
+        height=h,
+        split=split,
+        boxes=boxes,
+        class_ids=class_ids,
+        meta={"label": str(lp)},
+    )
+
+
 def read_yolo(path: Path) -> DatasetSpec:
-    """Read a YOLO dataset (the data.yaml or its folder)."""
-    data_yaml = find_data_yaml(path)
-    raw = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    if not isinstance(raw, dict) or "names" not in raw:
-        raise ValueError(f"{data_yaml}: expected a mapping with 'names'")
-    names = tuple(_names_field(raw["names"], str(data_yaml)))
-    root = Path(str(raw.get("path") or data_yaml.parent))
-    if not root.is_absolute():
-        root = (data_yaml.parent / root).resolve() if (data_yaml.parent / root).exists() else data_yaml.parent
+    """Read a YOLO dataset (the data.yaml or its folder) noting every fault as a problem."""
+    data_yaml, raw, names, root = load_data_yaml(path)
     problems: list[Problem] = []
     records: list[ImageRecord] = []
     seen: set[Path] = set()
@@ -90,53 +204,42 @@ def read_yolo(path: Path) -> DatasetSpec:
                 problems.append(Problem("duplicate_image", str(img), f"listed again in the {split} split"))
                 continue
             seen.add(key)
-            lp = label_path(img)
+            rec = _record(img, split, problems)
+            lp = Path(rec.meta["label"])
             label_files.add(lp.resolve() if lp.exists() else lp)
-            records.append(_record(img, lp, split, len(names), problems))
+            records.append(rec)
     # label files whose image is gone
     if (root / "labels").is_dir():
         for lp in sorted((root / "labels").rglob("*.txt")):
             if lp.resolve() not in label_files:
                 problems.append(Problem("missing_image", str(lp), "label file has no image"))
-    return DatasetSpec(names=names, images=records, root=root, source_format="yolo", problems=problems)
+    return DatasetSpec(
+        names=names, images=records, root=root, source_format="yolo", problems=problems, data_yaml=data_yaml
+    )
 
 
-def _record(img: Path, lp: Path, split: str, n_names: int, problems: list[Problem]) -> ImageRecord:
-    size = image_size(img) if img.exists() else None
-    w, h = size if size else (0, 0)
-    if not img.exists():
-        problems.append(Problem("missing_image", str(img), "image listed in the dataset does not exist"))
-    boxes: list[list[float]] = []
-    ids: list[int] = []
-    if not lp.exists():
-        problems.append(
-            Problem("missing_label", str(img), f"no label file {lp.name} (read as an image with no objects)", "warning")
-        )
-    else:
-        for n, line in enumerate(lp.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            try:
-                cls = int(float(parts[0]))
-                cx, cy, bw, bh = (float(v) for v in parts[1:5])
-                if len(parts) != 5 or float(parts[0]) != cls:
-                    raise ValueError
-            except ValueError:
-                problems.append(
-                    Problem("malformed_label", f"{lp}:{n}", f"cannot read {line.strip()!r} as 'class cx cy w h'")
-                )
-                continue
-            boxes.append([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2])
-            ids.append(cls)
-    return ImageRecord(
-        path=img,
-        width=w,
-        height=h,
-        split=split,
-        boxes=np.asarray(boxes).reshape(-1, 4),
-        class_ids=np.asarray(ids),
-        meta={"label": str(lp)},
+def read_data_yaml(path: Path) -> DatasetSpec:
+    """Read the dataset a trainer is given: every listed image in order, repeats kept, sizes not read.
+
+    A split path that does not exist, or no split at all, is an error here rather than a problem:
+    training on part of what was asked for would go unnoticed. Label faults are noted in
+    ``problems``; image width and height are left 0 (training does not need them).
+    """
+    data_yaml, raw, names, root = load_data_yaml(path)
+    problems: list[Problem] = []
+    records: list[ImageRecord] = []
+    for split in SPLITS:
+        if not raw.get(split):
+            continue
+        missing: list[Problem] = []
+        images = _images_of(raw[split], root, str(data_yaml), missing)
+        if missing:
+            raise ValueError(missing[0].message)
+        records += [_record(img, split, problems, read_size=False) for img in images]
+    if not any(raw.get(s) for s in SPLITS):
+        raise ValueError(f"{data_yaml}: no train, val or test split")
+    return DatasetSpec(
+        names=names, images=records, root=root, source_format="yolo", problems=problems, data_yaml=data_yaml
     )
 
 
@@ -148,18 +251,12 @@ def write_yolo(spec: DatasetSpec, out: Path, link: str = "symlink") -> Path:
     names = unique_names(spec.images)
     for rec, name in zip(spec.images, names, strict=True):
         split = rec.split or "train"
-        place_image(rec.path, out / "images" / split / name, link)
-        lp = out / "labels" / split / (Path(name).stem + ".txt")
+        img = out / "images" / split / name
+        place_image(rec.path, img, link)
+        lp = label_path(img)
         lp.parent.mkdir(parents=True, exist_ok=True)
-        lp.write_text(label_text(rec), encoding="utf-8")
+        lp.write_text(label_text(rec.boxes, rec.class_ids), encoding="utf-8")
     return write_data_yaml(out, spec.names, spec.splits or ("train",))
-
-
-def label_text(rec: ImageRecord) -> str:
-    lines = []
-    for (x0, y0, x1, y1), c in zip(rec.boxes, rec.class_ids, strict=True):
-        lines.append(f"{int(c)} {(x0 + x1) / 2:.10f} {(y0 + y1) / 2:.10f} {x1 - x0:.10f} {y1 - y0:.10f}")
-    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def write_data_yaml(out: Path, names: tuple[str, ...], splits: tuple[str, ...], lists: bool = False) -> Path:
@@ -174,3 +271,20 @@ def write_data_yaml(out: Path, names: tuple[str, ...], splits: tuple[str, ...], 
     p = out / "data.yaml"
     p.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return p
+
+
+def write_list_yaml(out_dir: Path, names: tuple[str, ...], splits: dict[str, list[Path]]) -> Path:
+    """A data.yaml over list files of absolute image paths, for a dataset derived from others.
+
+    Absolute, not resolved: a symlinked image must keep its own path, where its label is found.
+    """
+    out_dir = out_dir.absolute()
+    data: dict[str, object] = {"path": str(out_dir)}
+    for split, images in splits.items():
+        lst = out_dir / f"{split}.txt"
+        lst.write_text("".join(f"{p.absolute()}\n" for p in images), encoding="utf-8")
+        data[split] = str(lst)
+    data["names"] = dict(enumerate(names))
+    out = out_dir / "data.yaml"
+    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return out

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from inspector.data.draw import draw_boxes
+from inspector.data.formats.yolo import label_text
 from inspector.data.synth.defects import DEFECTS
 from inspector.data.synth.scene import DEFAULT_MIX, EMPTY_P, Bench, DefectMix, Sample
 from inspector.items import FAMILIES
@@ -57,16 +58,6 @@ def _render(seed: int, size: tuple[int, int], with_clean: bool, mix: DefectMix =
     )
 
 
-def yolo_lines(xyxy: npt.ArrayLike, class_ids: npt.ArrayLike, w: int, h: int) -> str:
-    """YOLO label text: ``class cx cy w h`` normalised to the image size."""
-    out = []
-    for (x0, y0, x1, y1), c in zip(
-        np.asarray(xyxy, np.float64).reshape(-1, 4), np.asarray(class_ids).reshape(-1), strict=True
-    ):
-        out.append(f"{int(c)} {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {(x1 - x0) / w:.6f} {(y1 - y0) / h:.6f}")
-    return "\n".join(out) + ("\n" if out else "")
-
-
 def _init_worker() -> None:
     import torch
 
@@ -83,7 +74,7 @@ def _write_one(task: tuple[Path, int, int, int, int, float, float, DefectMix]) -
     img_path = root / "images" / split / f"{stem}.jpg"
     if not cv2.imwrite(str(img_path), r.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
         raise OSError(f"cannot write {img_path}")
-    (root / "labels" / split / f"{stem}.txt").write_text(yolo_lines(r.xyxy, r.class_ids, w, h), encoding="utf-8")
+    (root / "labels" / split / f"{stem}.txt").write_text(label_text(r.xyxy, r.class_ids, decimals=6, width=w, height=h), encoding="utf-8")
     meta = {"image": f"images/{split}/{stem}.jpg", "index": index, "dataset_seed": seed, **r.meta}
     (root / "meta" / split / f"{stem}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return {

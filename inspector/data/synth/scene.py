@@ -8,7 +8,7 @@ blur and noise, and returns the picture, its defect-free twin and the truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -94,6 +94,41 @@ class _Render:
     xyxy: npt.NDArray[np.float32]
     class_ids: npt.NDArray[np.int64]
     meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Item:
+    """The item drawn on its canvas, and the angle it will lie at."""
+
+    family: str
+    angle: float
+    canvas: ItemCanvas
+
+
+@dataclass
+class _Damage:
+    """The item's colour and coverage with its defects painted in (the canvas keeps the intact item)."""
+
+    rgb: F32
+    alpha: F32
+    painted: list[Painted] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, canvas: ItemCanvas) -> _Damage:
+        return cls(canvas.rgb.copy(), canvas.alpha.copy())
+
+
+@dataclass
+class _Layout:
+    """What lies on the bench in scene pixels before the camera: labelled boxes, codes, taken places, gloss."""
+
+    gloss: F32
+    boxes: list[list[float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    outlines: list[Points] = field(default_factory=list)
+    code_boxes: list[list[float]] = field(default_factory=list)
+    code_meta: list[dict[str, Any]] = field(default_factory=list)
+    occupied: list[tuple[float, float, float, float]] = field(default_factory=list)
 
 
 def _pick(rng: np.random.Generator, options_: tuple[str, ...] | list[str]) -> str:
@@ -349,13 +384,77 @@ class Bench:
         mix: DefectMix = DEFAULT_MIX,
         _skip: frozenset[int] = frozenset(),
     ) -> _Render:
-        """Render one picture; ``with_clean=False`` skips the defect-free twin (dataset writing)."""
+        """Render one picture; ``with_clean=False`` skips the defect-free twin (dataset writing).
+
+        The steps draw from one random stream in a fixed order (item, defects, placement,
+        distractors, SKU, glove, exposure), so a seed always gives the same picture.
+        """
         if family is not None and family not in FAMILIES:
             raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
         rng = np.random.default_rng([_ITEM, self.seed, int(item_seed)])
-        names = default_labelmap()
+        meta = self._blank_meta(item_seed, empty)
         scene = self.mat.copy()
-        meta: dict[str, Any] = {
+        layout = _Layout(gloss=np.zeros((self.h, self.w), np.float32))
+        clean_scene: F32 | None = None
+        painted: list[Painted] = []
+        if empty:
+            meta["distractors"] += self._distractors_under(scene, rng, layout)
+            if with_clean:
+                clean_scene = scene.copy()
+        else:
+            item = self._draw_item(rng, family)
+            damaged = _damage(item.canvas, rng, defect_free, n_defects, classes, mix, _skip)
+            m_item, twin = self._lay_item(scene, item, damaged, layout, rng, meta)
+            if with_clean:
+                clean_scene = twin
+            burnt = self._burnt_out(damaged.painted, m_item, scene, twin, layout.gloss)
+            if burnt and len(_skip) < 8:
+                # glare hides it: render again without it, so no faint unlabelled defect remains
+                drawn = [i for i in range(len(damaged.painted) + len(_skip)) if i not in _skip]
+                more = frozenset(drawn[k] for k in burnt)
+                return self.render(
+                    item_seed,
+                    family=family,
+                    defect_free=defect_free,
+                    empty=empty,
+                    with_clean=with_clean,
+                    n_defects=n_defects,
+                    classes=classes,
+                    mix=mix,
+                    _skip=_skip | more,
+                )
+            _item_labels(m_item, item.canvas, damaged, layout)
+            meta.update(
+                family=item.family,
+                category=item.family,
+                variant=item.canvas.variant,
+                sku=sku_attributes(item.canvas, rng),
+                item={"angle": round(item.angle, 2), "attributes": _plain(item.canvas.attrs)},
+            )
+            painted = damaged.painted
+        scenes = [scene] + ([clean_scene] if clean_scene is not None else [])
+        if not empty and rng.random() < 0.15:
+            self._add_glove(scenes, rng, layout, meta)
+        images, out_boxes, params = self._expose(scenes, layout, rng)
+        lab_boxes, lab_ids = _truth(meta, layout, out_boxes, painted, empty)
+        meta["camera"] = {
+            "defocus": round(params.defocus, 3),
+            "motion_blur": round(params.motion, 3),
+            "jpeg_quality": params.jpeg_quality,
+        }
+        return _Render(
+            image=images[0],
+            clean=images[1] if clean_scene is not None else None,
+            xyxy=lab_boxes,
+            class_ids=lab_ids,
+            meta=meta,
+        )
+
+    # ------------------------------------------------------------- steps of a render
+
+    def _blank_meta(self, item_seed: int, empty: bool) -> dict[str, Any]:
+        """The sidecar before anything is drawn: the bench, the seed, and empty slots."""
+        return {
             "version": SIDECAR_VERSION,
             "bench_seed": self.seed,
             "item_seed": int(item_seed),
@@ -371,144 +470,65 @@ class Bench:
             "distractors": [],
             "bench": {"mat": self.mat_kind},
         }
-        boxes: list[list[float]] = []
-        labels: list[int] = []
-        outlines: list[Points] = []
-        code_boxes: list[list[float]] = []
-        code_meta: list[dict[str, Any]] = []
-        item_box: list[float] | None = None
-        occupied: list[tuple[float, float, float, float]] = []
-        gloss_full = np.zeros((self.h, self.w), np.float32)
-        clean_scene: F32 | None = None
-        painted: list[Painted] = []
-        if not empty:
-            fam = family or _pick(rng, FAMILIES)
-            light_scene = self.light.direction
-            angle = float(rng.choice([0.0, 90.0, 180.0, 270.0]) + np.clip(rng.normal(0, 12), -30, 30))
-            a = np.deg2rad(angle)
-            # cv2's rotation turns image content counter-clockwise on screen; bring the lamp into the item's frame
-            rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # item -> scene (y down)
-            lc = rot.T @ np.asarray(light_scene)
-            canvas = RENDERERS[fam](rng, self.unit * self.zoom, (float(lc[0]), float(lc[1])), None)
-            flat = {"phone": "back", "tablet": "back", "laptop": "lid", "garment": "front"}.get(fam)
-            if flat and rng.random() < LPN_STICKER_P:
-                canvas.lpn_sticker(random_lpn(rng), flat)
-            defects_rgb = canvas.rgb.copy()
-            defects_alpha = canvas.alpha.copy()
-            no_defect = (rng.random() < mix.defect_free_p) if defect_free is None else bool(defect_free)
-            if not no_defect:
-                want = n_defects if n_defects is not None else int(rng.choice(list(mix.counts)))
-                painted = _paint_defects(canvas, defects_rgb, defects_alpha, want, rng, classes, _skip)
-            place = self._placement(canvas, angle, rng)
-            m_item, win = place
-            occupied.append(win)
-            # distractors go under or beside the item, never over it
-            meta["distractors"] += self._distractors_under(scene, rng, occupied, code_boxes, code_meta)
-            layers = _warp_item(canvas, defects_rgb, defects_alpha, m_item, win)
-            gl = layers["gloss"] * layers["alpha_clean"]
-            x0, y0, x1, y1 = (int(v) for v in win)
-            gloss_full[y0:y1, x0:x1] = np.maximum(gloss_full[y0:y1, x0:x1], gl)
-            twin = scene.copy()
-            self._composite(twin, layers["rgb_clean"], layers["alpha_clean"], win)
-            self._composite(scene, layers["rgb"], layers["alpha"], win)
-            if with_clean:
-                clean_scene = twin
-            burnt = self._burnt_out(painted, m_item, scene, twin, gloss_full)
-            if burnt and len(_skip) < 8:
-                # glare hides it: render again without it, so no faint unlabelled defect remains
-                drawn = [i for i in range(len(painted) + len(_skip)) if i not in _skip]
-                more = frozenset(drawn[k] for k in burnt)
-                return self.render(
-                    item_seed,
-                    family=family,
-                    defect_free=defect_free,
-                    empty=empty,
-                    with_clean=with_clean,
-                    n_defects=n_defects,
-                    classes=classes,
-                    mix=mix,
-                    _skip=_skip | more,
-                )
-            # item box: the item as it now looks (a missing cap leaves the neck)
-            pts = _to_scene(m_item, _mask_hull(defects_alpha > 0.5), pixel=True)
-            item_box = [float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())]
-            boxes.append(item_box)
-            outlines.append(_hull(pts))
-            labels.append(names.id_of(ITEM))
-            for p in painted:
-                q = _to_scene(m_item, p.hull, pixel=False)
-                boxes.append([float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())])
-                outlines.append(_hull(q))
-                labels.append(names.id_of(p.cls))
-            for code in canvas.codes:
-                bx0, by0, bx1, by1 = code["box"]
-                q = _to_scene(m_item, np.array([[bx0, by0], [bx1, by0], [bx1, by1], [bx0, by1]], np.float64), False)
-                code_boxes.append(
-                    [float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())]
-                )
-                code_meta.append({"symbology": code["symbology"], "text": code["text"], "where": "item", "outline": q})
-            meta.update(
-                family=fam,
-                category=fam,
-                variant=canvas.variant,
-                sku=sku_attributes(canvas, rng),
-                item={"angle": round(angle, 2), "attributes": _plain(canvas.attrs)},
-            )
-        else:
-            meta["distractors"] += self._distractors_under(scene, rng, occupied, code_boxes, code_meta)
-            if with_clean:
-                clean_scene = scene.copy()
-        if not empty and rng.random() < 0.15:
-            hand = self._glove(rng, occupied)
-            if hand is not None:
-                for sc in [scene] + ([clean_scene] if clean_scene is not None else []):
-                    _draw_glove(sc, hand, self.light, self.unit)
-                meta["distractors"].append("gloved hand")
-        scenes = [scene] + ([clean_scene] if clean_scene is not None else [])
-        spec = self.reflections * gloss_full * np.float32(self.light.specular)
+
+    def _draw_item(self, rng: np.random.Generator, family: str | None) -> _Item:
+        """The item on its own canvas, lit from where the lamp stands once it lies at its angle."""
+        fam = family or _pick(rng, FAMILIES)
+        angle = float(rng.choice([0.0, 90.0, 180.0, 270.0]) + np.clip(rng.normal(0, 12), -30, 30))
+        a = np.deg2rad(angle)
+        # cv2's rotation turns image content counter-clockwise on screen; bring the lamp into the item's frame
+        rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # item -> scene (y down)
+        lc = rot.T @ np.asarray(self.light.direction)
+        canvas = RENDERERS[fam](rng, self.unit * self.zoom, (float(lc[0]), float(lc[1])), None)
+        flat = {"phone": "back", "tablet": "back", "laptop": "lid", "garment": "front"}.get(fam)
+        if flat and rng.random() < LPN_STICKER_P:
+            canvas.lpn_sticker(random_lpn(rng), flat)
+        return _Item(family=fam, angle=angle, canvas=canvas)
+
+    def _lay_item(
+        self, scene: F32, item: _Item, damaged: _Damage, layout: _Layout, rng: np.random.Generator, meta: dict[str, Any]
+    ) -> tuple[F32, F32]:
+        """Place the item, the distractors under or beside it, and composite both into ``scene``.
+
+        Returns the item's canvas -> scene map and the defect-free twin of ``scene``; the item's
+        gloss goes into ``layout``.
+        """
+        m, win = self._placement(item.canvas, item.angle, rng)
+        layout.occupied.append(win)
+        # distractors go under or beside the item, never over it
+        meta["distractors"] += self._distractors_under(scene, rng, layout)
+        layers = _warp_item(item.canvas, damaged.rgb, damaged.alpha, m, win)
+        gl = layers["gloss"] * layers["alpha_clean"]
+        x0, y0, x1, y1 = (int(v) for v in win)
+        layout.gloss[y0:y1, x0:x1] = np.maximum(layout.gloss[y0:y1, x0:x1], gl)
+        twin = scene.copy()
+        self._composite(twin, layers["rgb_clean"], layers["alpha_clean"], win)
+        self._composite(scene, layers["rgb"], layers["alpha"], win)
+        return m, twin
+
+    def _add_glove(self, scenes: list[F32], rng: np.random.Generator, layout: _Layout, meta: dict[str, Any]) -> None:
+        """A gloved hand reaching in at the frame's edge, where nothing lies (drawn into every scene)."""
+        hand = self._glove(rng, layout.occupied)
+        if hand is not None:
+            for sc in scenes:
+                _draw_glove(sc, hand, self.light, self.unit)
+            meta["distractors"].append("gloved hand")
+
+    def _expose(
+        self, scenes: list[F32], layout: _Layout, rng: np.random.Generator
+    ) -> tuple[list[npt.NDArray[np.uint8]], npt.NDArray[np.float32], cam.CameraParams]:
+        """Light the scenes (lamp, reflections on glossy parts) and take them through this exposure's camera."""
+        spec = self.reflections * layout.gloss * np.float32(self.light.specular)
         lit = [np.asarray(s * self.illumination + spec[:, :, None], np.float32) for s in scenes]
         params = self.camera(rng, noise_seed=int(rng.integers(1 << 31)))
-        all_boxes = np.asarray(boxes + code_boxes, np.float32).reshape(-1, 4)
-        code_outlines = [cm.pop("outline", None) for cm in code_meta]
-        all_outlines = outlines + [
+        all_boxes = np.asarray(layout.boxes + layout.code_boxes, np.float32).reshape(-1, 4)
+        code_outlines = [cm.pop("outline", None) for cm in layout.code_meta]
+        all_outlines = layout.outlines + [
             o if o is not None else np.array([[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]])
-            for o, b in zip(code_outlines, code_boxes, strict=True)
+            for o, b in zip(code_outlines, layout.code_boxes, strict=True)
         ]
         images, out_boxes = cam.apply(params, lit, all_boxes, all_outlines)
-        n_lab = len(boxes)
-        lab_boxes, lab_ids, kept = _sanitize(out_boxes[:n_lab], np.asarray(labels, np.int64))
-        if not empty:
-            ibox = out_boxes[0]
-            iarea = max(1e-6, float((ibox[2] - ibox[0]) * (ibox[3] - ibox[1])))
-            meta["item"]["box"] = [round(float(v), 2) for v in ibox]
-            for k, p in enumerate(painted, start=1):
-                if not kept[k]:
-                    continue
-                b = out_boxes[k]
-                meta["defects"].append(
-                    {
-                        "class": p.cls,
-                        "zone": p.zone,
-                        "severity": round(p.severity, 3),
-                        "area_frac": round(float((b[2] - b[0]) * (b[3] - b[1])) / iarea, 5),
-                        "box": [round(float(v), 2) for v in b],
-                        "kind": p.kind,
-                    }
-                )
-        for cb, cm in zip(out_boxes[n_lab:], code_meta, strict=True):
-            meta["codes"].append({**cm, "box": [round(float(v), 2) for v in cb]})
-        meta["camera"] = {
-            "defocus": round(params.defocus, 3),
-            "motion_blur": round(params.motion, 3),
-            "jpeg_quality": params.jpeg_quality,
-        }
-        return _Render(
-            image=images[0],
-            clean=images[1] if clean_scene is not None else None,
-            xyxy=lab_boxes,
-            class_ids=lab_ids,
-            meta=meta,
-        )
+        return images, out_boxes, params
 
     # ---------------------------------------------------------------------- helpers
 
@@ -592,14 +612,9 @@ class Bench:
                 return cx, cy
         return None
 
-    def _distractors_under(
-        self,
-        scene: F32,
-        rng: np.random.Generator,
-        occupied: list[tuple[float, float, float, float]],
-        code_boxes: list[list[float]],
-        code_meta: list[dict[str, Any]],
-    ) -> list[str]:
+    def _distractors_under(self, scene: F32, rng: np.random.Generator, layout: _Layout) -> list[str]:
+        """The packing slip and scraps of tape, where nothing lies yet; the slip's codes go into ``layout``."""
+        occupied = layout.occupied
         found: list[str] = []
         u = self.unit
         if rng.random() < 0.45:  # the packing slip that came with the return
@@ -609,8 +624,8 @@ class Bench:
                 box, codes = _packing_slip(scene, rng, spot, sw, sh, self.light, u)
                 occupied.append(box)
                 for cb, cm in codes:
-                    code_boxes.append(cb)
-                    code_meta.append(cm)
+                    layout.code_boxes.append(cb)
+                    layout.code_meta.append(cm)
                 found.append("packing slip")
         for _ in range(int(rng.choice([0, 0, 1, 1, 2]))):  # scraps of tape
             tw, th = u * rng.uniform(0.08, 0.22), u * rng.uniform(0.025, 0.045)
@@ -706,6 +721,77 @@ def _to_scene(m: F32, pts: npt.ArrayLike, pixel: bool) -> Points:
     if pixel:
         p = np.concatenate([p + np.array(d) for d in ((0, 0), (1, 0), (0, 1), (1, 1))])
     return np.asarray(p @ np.asarray(m[:, :2], np.float64).T + np.asarray(m[:, 2], np.float64), np.float64)
+
+
+def _box_of(q: Points) -> list[float]:
+    return [float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())]
+
+
+def _damage(
+    canvas: ItemCanvas,
+    rng: np.random.Generator,
+    defect_free: bool | None,
+    n_defects: int | None,
+    classes: tuple[str, ...] | None,
+    mix: DefectMix,
+    skip: frozenset[int],
+) -> _Damage:
+    """The item with its defects painted in: none for a defect-free item, else as many as asked or drawn."""
+    damaged = _Damage.of(canvas)
+    no_defect = (rng.random() < mix.defect_free_p) if defect_free is None else bool(defect_free)
+    if not no_defect:
+        want = n_defects if n_defects is not None else int(rng.choice(list(mix.counts)))
+        damaged.painted = _paint_defects(canvas, damaged.rgb, damaged.alpha, want, rng, classes, skip)
+    return damaged
+
+
+def _item_labels(m_item: F32, canvas: ItemCanvas, damaged: _Damage, layout: _Layout) -> None:
+    """Scene boxes and outlines of the item, its defects and the codes printed on it, into ``layout``."""
+    names = default_labelmap()
+    # item box: the item as it now looks (a missing cap leaves the neck)
+    pts = _to_scene(m_item, _mask_hull(damaged.alpha > 0.5), pixel=True)
+    layout.boxes.append(_box_of(pts))
+    layout.outlines.append(_hull(pts))
+    layout.labels.append(names.id_of(ITEM))
+    for p in damaged.painted:
+        q = _to_scene(m_item, p.hull, pixel=False)
+        layout.boxes.append(_box_of(q))
+        layout.outlines.append(_hull(q))
+        layout.labels.append(names.id_of(p.cls))
+    for code in canvas.codes:
+        bx0, by0, bx1, by1 = code["box"]
+        q = _to_scene(m_item, np.array([[bx0, by0], [bx1, by0], [bx1, by1], [bx0, by1]], np.float64), False)
+        layout.code_boxes.append(_box_of(q))
+        layout.code_meta.append({"symbology": code["symbology"], "text": code["text"], "where": "item", "outline": q})
+
+
+def _truth(
+    meta: dict[str, Any], layout: _Layout, out_boxes: npt.NDArray[np.float32], painted: list[Painted], empty: bool
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """The labels as the camera left them (boxes pushed out of the frame dropped), and the sidecar's boxes."""
+    n_lab = len(layout.boxes)
+    lab_boxes, lab_ids, kept = _sanitize(out_boxes[:n_lab], np.asarray(layout.labels, np.int64))
+    if not empty:
+        ibox = out_boxes[0]
+        iarea = max(1e-6, float((ibox[2] - ibox[0]) * (ibox[3] - ibox[1])))
+        meta["item"]["box"] = [round(float(v), 2) for v in ibox]
+        for k, p in enumerate(painted, start=1):
+            if not kept[k]:
+                continue
+            b = out_boxes[k]
+            meta["defects"].append(
+                {
+                    "class": p.cls,
+                    "zone": p.zone,
+                    "severity": round(p.severity, 3),
+                    "area_frac": round(float((b[2] - b[0]) * (b[3] - b[1])) / iarea, 5),
+                    "box": [round(float(v), 2) for v in b],
+                    "kind": p.kind,
+                }
+            )
+    for cb, cm in zip(out_boxes[n_lab:], layout.code_meta, strict=True):
+        meta["codes"].append({**cm, "box": [round(float(v), 2) for v in cb]})
+    return lab_boxes, lab_ids
 
 
 def _paint_defects(

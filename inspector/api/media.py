@@ -1,0 +1,96 @@
+"""The images of an inspection as bytes: checked, hashed, decoded for the model, encoded back, drawn on.
+
+Uploads are sized from their headers before anything is decoded, and decoded no
+larger than the serving model needs; what the store keeps is the bytes as sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspector.draw import draw_detections
+from inspector.errors import InvalidInput, TooLarge, Unsupported
+from inspector.imageio import ImageError, declared_pixels, decode_image, decode_view
+from inspector.store.images import MEDIA_TYPES, sha256_hex
+from inspector.types import Detections, Frame
+
+# ImageError codes that are a more specific kind of bad input.
+_IMAGE_ERRORS: dict[str, type[InvalidInput]] = {"unsupported_format": Unsupported, "too_many_pixels": TooLarge}
+
+
+def sniff_media_type(data: bytes) -> str:
+    """The media type of JPEG, PNG or WebP bytes from their magic numbers."""
+    if data[:3] == b"\xff\xd8\xff":
+        return MEDIA_TYPES["JPEG"]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return MEDIA_TYPES["PNG"]
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return MEDIA_TYPES["WEBP"]
+    return "application/octet-stream"
+
+
+def encode_jpeg(image: np.ndarray[Any, Any], quality: int = 95) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("could not encode the frame as JPEG")
+    return bytes(buf.tobytes())
+
+
+def digests_of(images: Sequence[bytes]) -> list[str]:
+    """The sha256 of each image (hashlib lets go of the GIL: run it beside the decode)."""
+    return [sha256_hex(b) for b in images]
+
+
+def request_pixels(blobs: list[bytes], max_pixels: int, max_request_pixels: int) -> int:
+    """The pixels the views will take once decoded, from their headers; :class:`TooLarge` over either limit."""
+    sizes = [declared_pixels(b) for b in blobs]
+    for n, size in enumerate(sizes):
+        if size > max_pixels:
+            raise TooLarge(
+                f"images[{n}]: {size} pixels is over the limit of {max_pixels}", code="too_many_pixels", view=n
+            )
+    total = sum(sizes)
+    if total > max_request_pixels:
+        raise TooLarge(
+            f"the views add up to {total} pixels, over the limit of {max_request_pixels} for one inspection",
+            code="too_many_pixels",
+        )
+    return total
+
+
+def decode_all(blobs: list[bytes], max_pixels: int, fit: int | None = None) -> list[Frame]:
+    """The views as frames, each decoded no larger than a model of input side ``fit`` needs."""
+    out = []
+    for n, data in enumerate(blobs):
+        try:
+            image, full_size = decode_view(data, fit=fit, max_pixels=max_pixels, name=f"images[{n}]")
+        except ImageError as exc:
+            raise _IMAGE_ERRORS.get(exc.code, InvalidInput)(str(exc), code=exc.code, view=n) from exc
+        out.append(Frame(image=image, camera_id=f"view{n}", full_size=full_size))
+    return out
+
+
+def detections_of(records: Sequence[dict[str, Any]]) -> Detections:
+    """Rebuild drawable detections from their stored JSON rows."""
+    if not records:
+        return Detections.empty(("item",))
+    top = max(int(r["class_id"]) for r in records)
+    names = [str(i) for i in range(top + 1)]
+    for r in records:
+        names[int(r["class_id"])] = str(r["class_name"])
+    return Detections(
+        xyxy=np.array([r["xyxy"] for r in records], dtype=np.float32),
+        confidence=np.array([r["confidence"] for r in records], dtype=np.float32),
+        class_id=np.array([r["class_id"] for r in records], dtype=np.int64),
+        class_names=tuple(names),
+    )
+
+
+def annotated_jpeg(data: bytes, records: Sequence[dict[str, Any]], max_pixels: int) -> bytes:
+    """A stored view with its stored detections drawn, as JPEG."""
+    image = decode_image(data, max_pixels=max_pixels)
+    return encode_jpeg(draw_detections(image, detections_of(records)), quality=90)

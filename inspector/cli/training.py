@@ -1,0 +1,302 @@
+"""The ML engineer's verbs: ``inspector train``, ``inspector evaluate``, ``inspector models ...``.
+
+Importing this module is cheap (no torch, no ultralytics): the CLI's start-up and
+``--help`` stay fast; heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+models_app = typer.Typer(
+    help="The model registry: list, show, promote, export and plot versions.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+ModelsDirOpt = Annotated[
+    Path | None,
+    typer.Option("--models-dir", help="registry folder (default models/ or INSPECTOR_MODELS_DIR)"),
+]
+ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="CPU threads (default: every core)")]
+
+
+def train_cmd(
+    data: Annotated[Path | None, typer.Option("--data", help="dataset description (YOLO data.yaml)")] = None,
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", help="recipe YAML, e.g. models/recipes/bench-det.yaml")
+    ] = None,
+    task: Annotated[
+        str, typer.Option(help="detect: the defect detector; family: the product-family classifier (wrong item)")
+    ] = "detect",
+    out: Annotated[Path, typer.Option("--out", help="with --task family: the weights file to write")] = Path(
+        "models/family/family.pt"
+    ),
+    epochs: Annotated[int | None, typer.Option(min=1, help="override the recipe's epochs")] = None,
+    imgsz: Annotated[int | None, typer.Option(min=32, help="override the recipe's input size")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option("--time-budget", min=0.1, help="training budget in minutes (re-plans epochs)")
+    ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="start from: pretrain | scratch | active | a registry version | a .pt file (default: the "
+            "recipe's; a recipe that names none starts from our newest pretraining checkpoint, else the "
+            "active model, else scratch)"
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="version name (default <recipe>-YYYYMMDD-HHMM)")] = None,
+    seed: Annotated[int | None, typer.Option(help="override the recipe's seed")] = None,
+    threads: ThreadsOpt = None,
+    models_dir: ModelsDirOpt = None,
+    work_dir: Annotated[Path, typer.Option("--work-dir", help="where the raw ultralytics run goes")] = Path("runs"),
+) -> None:
+    """Train a model offline from a recipe; the result becomes a new registry version.
+
+    ``--task family`` trains the product-family classifier from scratch on item crops of the
+    synthetic bench instead (set ``INSPECTOR_GRADING__FAMILY_MODEL`` to serve it).
+    """
+    if task == "family":
+        from inspector.training.family import main as train_family
+
+        argv = ["--out", str(out)]
+        if epochs:
+            argv += ["--epochs", str(epochs)]
+        if seed is not None:
+            argv += ["--seed", str(seed)]
+        if threads:
+            argv += ["--threads", str(threads)]
+        raise typer.Exit(train_family(argv))
+    if task != "detect":
+        raise typer.BadParameter(f"unknown task {task!r}: detect or family", param_hint="--task")
+    if data is None or recipe is None:
+        raise typer.BadParameter("training a detector needs --data and --recipe", param_hint="--data/--recipe")
+    from inspector.training.progress import ProgressReporter
+    from inspector.training.recipe import load_recipe
+    from inspector.training.run import train_version
+
+    r = load_recipe(recipe).with_overrides(
+        epochs=epochs, imgsz=imgsz, time_budget_min=time_budget, init=init, seed=seed
+    )
+    with ProgressReporter(label=r.name) as reporter:
+        outcome = train_version(
+            data, r, root=models_dir, version=name, work_dir=work_dir, threads=threads, report=reporter
+        )
+    val = outcome.meta["training"].get("final_val") or {}
+    typer.echo(
+        f"registered {outcome.version} in {outcome.path} "
+        f"({outcome.meta['training']['seconds'] / 60:.1f} min, {outcome.meta['training']['epochs_run']} epochs"
+        + (f", val mAP50 {val['map50']:.4f}" if val.get("map50") is not None else "")
+        + ")",
+        err=True,
+    )
+    typer.echo(outcome.version)
+
+
+def evaluate_cmd(
+    model: Annotated[str, typer.Option("--model", help="registry version to evaluate")],
+    data: Annotated[Path, typer.Option("--data", help="dataset description (YOLO data.yaml)")],
+    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    confidence: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="operating confidence (default: the version's)")
+    ] = None,
+    imgsz: Annotated[int | None, typer.Option(min=32, help="input size (default: the version's)")] = None,
+    primary: Annotated[bool, typer.Option(help="make this the card's headline evaluation")] = True,
+    threads: ThreadsOpt = None,
+    models_dir: ModelsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics JSON instead of the table")] = False,
+) -> None:
+    """Evaluate a version: mAP50, mAP50-95, per-class AP, P/R, confusion matrix, latency; into JSON and card."""
+    from inspector.training.evaluate import evaluate_version, evaluation_text
+
+    ev = evaluate_version(
+        model, data, split=split, root=models_dir, conf=confidence, imgsz=imgsz, threads=threads, primary=primary
+    )
+    key = f"{ev['dataset']['name']}-{split}"
+    typer.echo(json.dumps(ev, indent=2) if as_json else evaluation_text(model, key, ev))
+
+
+@models_app.command("list")
+def list_cmd(models_dir: ModelsDirOpt = None) -> None:
+    """Every version with its headline metric; the active one marked, broken ones explained."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from inspector import registry
+    from inspector.training.card import f4
+    from inspector.training.recipe import is_pretrain
+
+    root = registry.root_dir(models_dir)
+    try:
+        active = registry.active_version(root)
+    except registry.RegistryError as exc:
+        active = None
+        typer.echo(f"warning: {exc}", err=True)
+    table = Table(title=f"models in {root}")
+    for col in ("", "version", "created", "recipe", "mAP50", "mAP50-95", "evaluated on", "size", "status"):
+        table.add_column(col)
+    for v in registry.list_versions(root):
+        st = registry.inspect_version(v, root, verify_checksum=False)
+        meta: dict[str, Any] = dict(st.meta)
+        key = meta.get("primary_evaluation")
+        ev = (meta.get("evaluations") or {}).get(key or "", {})
+        table.add_row(
+            "*" if v == active else "",
+            v,
+            str(meta.get("created_at", "")),
+            str((meta.get("recipe") or {}).get("name", "")),
+            f4(ev.get("map50")) if ev else "",
+            f4(ev.get("map50_95")) if ev else "",
+            key or "",
+            f"{st.weights.stat().st_size / 1e6:.1f} MB" if st.weights_present else "-",
+            st.state + (" (pretraining checkpoint)" if is_pretrain(meta) else ""),
+        )
+    Console().print(table)
+
+
+@models_app.command("show")
+def show_cmd(
+    version: Annotated[str, typer.Argument(help="registry version")],
+    models_dir: ModelsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print meta.json instead of the card")] = False,
+) -> None:
+    """Print a version's model card (or its meta.json), after checking the entry (its weights need not be here)."""
+    from inspector import registry
+
+    root = registry.root_dir(models_dir)
+    status = registry.inspect_version(version, root)
+    if not status.record_ok:
+        raise registry.RegistryError(f"model version {version!r} is broken: {'; '.join(status.problems)}")
+    if not status.weights_present:
+        typer.echo(f"note: {version}: weights not present, only its card and metrics are kept", err=True)
+    if as_json:
+        typer.echo(json.dumps(status.meta, indent=2))
+    else:
+        typer.echo((status.path / registry.CARD_FILE).read_text(encoding="utf-8"))
+
+
+@models_app.command("promote")
+def promote_cmd(
+    version: Annotated[str, typer.Argument(help="registry version to serve")],
+    by: Annotated[str | None, typer.Option(help="who promotes (default user@host)")] = None,
+    note: Annotated[str | None, typer.Option(help="why, for the promotion log")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="compare with the active version on this dataset first")
+    ] = None,
+    split: Annotated[str, typer.Option(help="with --data: train | val | test")] = "test",
+    tolerance: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="largest per-class AP50 drop allowed (default: the configuration's)"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="promote even if worse; needs --by and --reason")] = False,
+    reason: Annotated[str | None, typer.Option(help="with --force: why, recorded in the promotion log")] = None,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Make a version the active one (atomic; recorded with who and when).
+
+    A version replacing another must have been compared with it (``models compare``, or
+    ``--data`` here) and be no worse than the tolerance on any class; ``--force`` overrides
+    that, and the log records who forced it and why.
+    """
+    from inspector import registry
+    from inspector.config import Settings
+    from inspector.training.champion import compare_versions, guarded_promote
+
+    settings = Settings()
+    root = models_dir or settings.registry.root
+    tol = settings.registry.promote_tolerance if tolerance is None else tolerance
+    if data is not None:
+        active = registry.active_version(registry.root_dir(root))
+        if active is not None and active != version:
+            compare_versions(active, version, data, split=split, root=root)
+    registry.check_version(version, registry.root_dir(root))  # a version without weights: say so, not "not compared"
+    rec = guarded_promote(version, by=by, note=note, force=force, reason=reason, root=root, tolerance=tol)
+    guard = rec.get("guard") or {}
+    typer.echo(
+        f"active: {rec['version']} (promoted by {rec['promoted_by']} at {rec['promoted_at']}; "
+        f"previous: {rec['previous'] or 'none'})"
+        + (f"; FORCED over: {'; '.join(guard['regressions'])}" if guard.get("forced") else "")
+    )
+
+
+@models_app.command("compare")
+def compare_cmd(
+    champion: Annotated[str, typer.Argument(help="the version serving now (A)")],
+    challenger: Annotated[str, typer.Argument(help="the candidate (B)")],
+    data: Annotated[Path, typer.Option("--data", help="dataset description (YOLO data.yaml)")],
+    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    resamples: Annotated[int, typer.Option(min=10, help="bootstrap resamples over images")] = 1000,
+    seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
+    imgsz: Annotated[int | None, typer.Option(min=32, help="input size (default: the challenger's)")] = None,
+    threads: ThreadsOpt = None,
+    models_dir: ModelsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of the table")] = False,
+) -> None:
+    """Per-class AP50 of B against A with paired bootstrap intervals; stored with B for the promotion guard."""
+    from inspector.config import Settings
+    from inspector.training.champion import compare_versions
+    from inspector.training.compare import comparison_text
+
+    result = compare_versions(
+        champion,
+        challenger,
+        data,
+        split=split,
+        root=models_dir or Settings().registry.root,
+        resamples=resamples,
+        seed=seed,
+        imgsz=imgsz,
+        threads=threads,
+    )
+    typer.echo(json.dumps(result, indent=2) if as_json else comparison_text(champion, challenger, result))
+
+
+@models_app.command("export")
+def export_cmd(
+    version: Annotated[str, typer.Argument(help="registry version")],
+    fmt: Annotated[str, typer.Option("--format", help="onnx | openvino")] = "onnx",
+    images: Annotated[
+        Path | None, typer.Option(help="folder of images for the parity check (default: the evaluation split)")
+    ] = None,
+    n_images: Annotated[int, typer.Option("--parity-images", min=1, help="images in the parity check")] = 50,
+    threads: ThreadsOpt = None,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Export a version and check it against PyTorch; the parity figures go into the card."""
+    from inspector.training.export import export_text, export_version
+
+    record = export_version(version, fmt, root=models_dir, images_dir=images, n_images=n_images, threads=threads)
+    typer.echo(export_text(fmt, record))
+    if not record["parity"]["ok"]:
+        raise typer.Exit(1)
+
+
+@models_app.command("plots")
+def plots_cmd(
+    version: Annotated[str, typer.Argument(help="registry version")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="folder for the PNG files (default: beside the card)")
+    ] = None,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Draw a version's figures (training curves, PR curve, confusion matrix) from the numbers it stores."""
+    from inspector import registry
+    from inspector.training.card import figures_of
+    from inspector.training.plots import write_plots
+
+    root = registry.root_dir(models_dir)
+    status = registry.inspect_version(version, root, verify_checksum=False)
+    if not status.record_ok:
+        raise registry.RegistryError(f"model version {version!r} is broken: {'; '.join(status.problems)}")
+    for path in write_plots(version, root, out):
+        typer.echo(str(path))
+    missing = [k for k in ("training_curves", "pr_curve", "confusion_matrix") if k not in figures_of(status.meta)]
+    if missing:
+        typer.echo(
+            f"not drawn: {', '.join(k.replace('_', ' ') for k in missing)} ({version} stores no numbers for them)",
+            err=True,
+        )

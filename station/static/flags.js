@@ -1,0 +1,162 @@
+// Flags: M marks a defect the model missed (drag a box on a view if you like, then its class, or Enter for
+// none); F marks a detection that is not a defect (pick it 1-9). Both become label candidates; the decision
+// is untouched.
+
+import { api } from "./api.js";
+import { $, el, message, pretty } from "./dom.js";
+import { defectNames, loadLabelmap } from "./labelmap.js";
+import { probe } from "./probe.js";
+import { current, holdWhile, justArrived, onShow, redrawViews, showPending } from "./result.js";
+import { repaint } from "./views.js";
+
+let flag = null; // { kind, box, view } while a flag is being keyed in
+
+export const flagging = () => flag !== null;
+
+function targets(insp) {
+  const out = [];
+  for (const v of (insp && insp.views) || []) {
+    (v.detections || []).forEach((d, i) => out.push({ view: v.n, detection: d.index ?? i, det: d }));
+  }
+  return out.slice(0, 9);
+}
+
+function render() {
+  const panel = $("flag");
+  if (!flag) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  if (flag.kind === "missed_defect") {
+    const defects = defectNames();
+    if (!defects.length) loadLabelmap().then(() => flag && defectNames().length && render());
+    const where = flag.box ? `box on view ${flag.view} drawn` : "drag a box on the view if you can";
+    $("flag-title").textContent = `Missed defect (${where}): its class with 1–${defects.length}, Enter for unknown, Esc to cancel`;
+    $("flag-options").replaceChildren(...defects.map((c, i) => el("li", { dataset: { cls: c } }, el("kbd", {}, i + 1), ` ${pretty(c)}`)));
+  } else {
+    $("flag-title").textContent = "False defect: which detection is wrong? 1–9, Esc to cancel";
+    $("flag-options").replaceChildren(
+      ...targets(current()).map((t, i) =>
+        el("li", {}, el("kbd", {}, i + 1), ` ${t.det.class_name} ${t.det.confidence.toFixed(2)} (view ${t.view})`),
+      ),
+    );
+  }
+}
+
+export function startFlag(kind) {
+  if (justArrived()) return;
+  const insp = current();
+  if (!insp) {
+    message("Nothing to flag yet.", "bad");
+    return;
+  }
+  if (kind === "false_defect" && !targets(insp).length) {
+    message("No detections to flag as false: use M for a missed defect.", "bad");
+    return;
+  }
+  flag = { kind, box: null, view: 0 };
+  document.querySelectorAll("#views canvas").forEach((c) => c.classList.toggle("drawing", kind === "missed_defect"));
+  render();
+  message(kind === "missed_defect" ? "Missed defect: draw a box (optional), then pick the class." : "False defect: pick the detection.");
+}
+
+export function cancelFlag(quiet, resume = true) {
+  const had = flag;
+  flag = null;
+  document.querySelectorAll("#views canvas").forEach((c) => c.classList.remove("drawing"));
+  render();
+  if (had && had.box && current()) redrawViews(); // clear the drawn box
+  if (had && !quiet) message("Flag cancelled.");
+  if (had && resume) setTimeout(showPending, 0); // a result that arrived meanwhile
+}
+
+async function send(body) {
+  const insp = current();
+  cancelFlag(true);
+  if (!insp) return;
+  try {
+    await api(`/v1/inspections/${encodeURIComponent(insp.id)}/flags`, { method: "POST", json: body });
+  } catch (e) {
+    if (e.status !== 401) message(`Flag not saved: ${e.message}`, "bad");
+    return;
+  }
+  probe.flags.push({ id: insp.id, ...body });
+  const what = body.kind === "missed_defect" ? `missed ${pretty(body.class_name || "defect")}` : "false defect";
+  message(`Flagged: ${what}. Thank you, it goes to the next training round.`, "ok");
+}
+
+export function pickFlag(n) {
+  if (!flag) return;
+  if (flag.kind === "missed_defect") {
+    const cls = defectNames()[n - 1];
+    if (!cls) return;
+    const body = { kind: "missed_defect", view: flag.view, class_name: cls };
+    if (flag.box) body.box = flag.box;
+    send(body);
+  } else {
+    const t = targets(current())[n - 1];
+    if (!t) {
+      message(`No detection ${n}.`, "bad");
+      return;
+    }
+    send({ kind: "false_defect", view: t.view, detection: t.detection });
+  }
+}
+
+// Enter: a missed defect of no particular class.
+export function sendUnclassified() {
+  if (!flag || flag.kind !== "missed_defect") return false;
+  const f = flag;
+  send(f.box ? { kind: "missed_defect", view: f.view, box: f.box } : { kind: "missed_defect", view: f.view });
+  return true;
+}
+
+// Dragging a box on a drawn view (one that carries its scale) while a missed defect is being flagged.
+function enableDrawing() {
+  let drag = null; // { canvas, start }
+  const at = (canvas, ev) => {
+    const r = canvas.getBoundingClientRect();
+    return [((ev.clientX - r.left) * canvas.width) / r.width, ((ev.clientY - r.top) * canvas.height) / r.height];
+  };
+  const paint = (canvas, a, b) => {
+    const ctx = repaint(canvas);
+    ctx.setLineDash([6, 4]);
+    ctx.lineWidth = 2.5;
+    ctx.strokeStyle = "#ff8c00";
+    ctx.strokeRect(Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1]));
+    ctx.setLineDash([]);
+  };
+  const views = $("views");
+  views.addEventListener("mousedown", (ev) => {
+    const canvas = ev.target;
+    if (!(canvas instanceof HTMLCanvasElement) || !canvas.dataset.scale) return;
+    if (!flag || flag.kind !== "missed_defect") return;
+    ev.preventDefault();
+    drag = { canvas, start: at(canvas, ev) };
+  });
+  views.addEventListener("mousemove", (ev) => {
+    if (drag && ev.target === drag.canvas) paint(drag.canvas, drag.start, at(drag.canvas, ev));
+  });
+  window.addEventListener("mouseup", (ev) => {
+    if (!drag) return;
+    const { canvas, start: a } = drag;
+    drag = null;
+    const end = at(canvas, ev);
+    if (!flag || Math.abs(end[0] - a[0]) < 3 || Math.abs(end[1] - a[1]) < 3) return;
+    const scale = Number(canvas.dataset.scale) || 1;
+    const clamp = (v, hi) => Math.max(0, Math.min(hi, v / scale));
+    const w = canvas.width / scale;
+    const h = canvas.height / scale;
+    flag.box = [clamp(Math.min(a[0], end[0]), w), clamp(Math.min(a[1], end[1]), h), clamp(Math.max(a[0], end[0]), w), clamp(Math.max(a[1], end[1]), h)].map((v) => Math.round(v * 10) / 10);
+    flag.view = Number(canvas.dataset.view) || 0;
+    paint(canvas, a, end);
+    render();
+  });
+}
+
+export function initFlags() {
+  holdWhile(flagging);
+  onShow(() => cancelFlag(true, false));
+  enableDrawing();
+}

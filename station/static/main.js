@@ -1,0 +1,44 @@
+// The operator page: live view, last inspection, accept / override, flags, history.
+// Plain browser ES modules, no build step and nothing fetched from elsewhere.
+// Everything works from the keyboard; see the key list in the footer.
+
+import { api, askKey, hasKey, initKeyPrompt, needsKey, onKeyAccepted } from "./api.js";
+import { initItemForm } from "./bench.js";
+import { initFlags } from "./flags.js";
+import { initHistory, reloadHistory } from "./history.js";
+import { initKeys } from "./keys.js";
+import { loadLabelmap } from "./labelmap.js";
+import { openLiveSession, startLive } from "./live.js";
+import { initOverride } from "./override.js";
+import { show } from "./result.js";
+import { loadDrift, pollStatus, watchDrift } from "./status.js";
+
+function whenKeyed() {
+  openLiveSession();
+  reloadHistory(true);
+  loadLabelmap();
+}
+
+async function start() {
+  initKeyPrompt();
+  initItemForm();
+  initHistory(show);
+  initOverride();
+  initFlags();
+  initKeys();
+  onKeyAccepted(() => {
+    whenKeyed();
+    loadDrift();
+  });
+  startLive();
+  try {
+    await api("/station/status");
+  } catch (e) {
+    if (e.status === 401 && !hasKey()) askKey(""); // a first visit: the prompt, without "refused"
+  }
+  if (!needsKey()) whenKeyed();
+  watchDrift();
+  pollStatus();
+}
+
+start();
