@@ -10,13 +10,14 @@ THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 export INSPECTOR_THREADS ?= $(THREADS)
 PYTEST_ARGS ?=
 
-.PHONY: venv system-deps run test test-all lint bench model pretrain bench-neu bench-transfer clean help
+.PHONY: venv system-deps run test test-all lint bench bench-grading model pretrain bench-neu bench-transfer clean help
 
 help:
 	@echo "make run    - start the station (API + operator page) on its embedded defaults"
 	@echo "make test   - install what is needed and run the test suite"
 	@echo "make lint   - ruff, mypy and the import layers (lint-imports)"
 	@echo "make bench  - benchmarks, written to bench/results.json"
+	@echo "make bench-grading - item-level verdicts of the served model, written to bench/grading.json"
 	@echo "make model  - train the default model on the synthetic bench"
 	@echo "make pretrain - train the defect-features checkpoint that fine-tuning starts from"
 
@@ -71,6 +72,16 @@ bench: venv system-deps
 	  INSPECTOR_STATION_LATENCY=1 $(BIN)/python -m pytest -q tests/station/test_browser.py -k rest_to_recommendation; \
 	else echo "no Chromium (apt-get install chromium): the operator-page latency is not measured in this run"; fi
 	$(BIN)/python -m inspector.bench
+
+# Item-level verdicts of the served model and the default station configuration on held-out renders (never trained
+# on): grade confusion, misses, review share, money left on the table, calibration -> bench/grading.json (with a
+# history of every run) and bench/grading-reliability.png. The items are rendered once into bench/work/.
+GRADING_ITEMS ?= 1000
+GRADING_ARGS ?=
+bench-grading: venv
+	$(BIN)/inspector evaluate --items --count $(GRADING_ITEMS) --cache bench/work/grading-items --workers 2 \
+	  --out bench/grading.json --plot bench/grading-reliability.png --records bench/work/grading-records.jsonl \
+	  $(GRADING_ARGS)
 
 # The shipped model: synthetic train set (seed 1, defect-rich) + test set (seed 2); train on native-resolution
 # crops (MODEL_MINUTES), finish on whole frames at 640 px (bench-det-finish.yaml, 9 min), evaluate, export,

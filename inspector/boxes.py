@@ -76,3 +76,51 @@ def nms(
         ious = inter / (areas[i] + areas[rest] - inter + 1e-9)
         order = rest[ious <= iou]
     return np.asarray(keep, dtype=np.int64)
+
+
+def join_cut(
+    boxes: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+    classes: npt.NDArray[np.int64],
+    cut: npt.NDArray[np.bool_],
+    gap: float = 2.0,
+    min_aligned: float = 0.5,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Join the pieces of objects that a tile edge cut apart: the union box, the best score.
+
+    ``cut`` marks boxes that end on an inner tile edge. A cut box joins each box of its class
+    that overlaps or touches it (within ``gap`` px) and lies in the same band: the two share at
+    least ``min_aligned`` of the shorter one's extent across the seam. NMS alone cannot do it:
+    the two halves of a scratch cut by a seam hardly overlap, so both would survive as two.
+    """
+    n = boxes.shape[0]
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    for i in np.flatnonzero(cut):
+        b = boxes[i]
+        ox = np.minimum(b[2], boxes[:, 2]) - np.maximum(b[0], boxes[:, 0])
+        oy = np.minimum(b[3], boxes[:, 3]) - np.maximum(b[1], boxes[:, 1])
+        min_w = np.maximum(np.minimum(b[2] - b[0], boxes[:, 2] - boxes[:, 0]), 1e-6)
+        min_h = np.maximum(np.minimum(b[3] - b[1], boxes[:, 3] - boxes[:, 1]), 1e-6)
+        near = (ox >= -gap) & (oy >= -gap)
+        aligned = (oy >= min_aligned * min_h) | (ox >= min_aligned * min_w)
+        for j in np.flatnonzero(near & aligned & (classes == classes[i])):
+            parent[root(int(j))] = root(int(i))
+    roots = np.array([root(i) for i in range(n)], dtype=np.int64)
+    groups = np.unique(roots)
+    out_boxes = np.empty((len(groups), 4), dtype=np.float32)
+    out_scores = np.empty((len(groups),), dtype=np.float32)
+    out_classes = np.empty((len(groups),), dtype=np.int64)
+    for k, g in enumerate(groups):
+        members = roots == g
+        part = boxes[members]
+        out_boxes[k] = (part[:, 0].min(), part[:, 1].min(), part[:, 2].max(), part[:, 3].max())
+        out_scores[k] = scores[members].max()
+        out_classes[k] = classes[g]
+    return out_boxes, out_scores, out_classes

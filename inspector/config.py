@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,6 +66,31 @@ class DetectorConfig(_Section):
     warmup: int = Field(
         1, ge=0, le=10, description="blank-frame runs at load to serve (0: none): the set-up is paid then"
     )
+    tiling: Literal["off", "item", "frame"] = Field(
+        "off",
+        description="look for defects in native-resolution tiles: of the item found on the small frame "
+        "(the whole frame when none is found), or of the whole frame; off = one pass on the small frame",
+    )
+    tile_size: int | None = Field(
+        None, ge=64, le=4096, description="tile width in px (height by the aspect); None = the model's input size"
+    )
+    tile_overlap: float = Field(0.2, ge=0.0, lt=0.9, description="share of a tile that neighbouring tiles share")
+    class_thresholds: bool = Field(
+        True,
+        description="keep each class from its own operating point (chosen by cost, in the model card) when the "
+        "served version has them; the item class and unlisted classes keep `confidence`",
+    )
+    thresholds_file: Path | None = Field(
+        None,
+        description="JSON override of the card's per-class operating points; missing or corrupt: logged, "
+        "the card's are served",
+    )
+
+    @field_validator("tiling", mode="before")
+    @classmethod
+    def _tiling_off(cls, value: object) -> object:
+        """YAML reads a bare ``off`` as false: it means the same here."""
+        return "off" if value is False else value
 
     def thread_count(self) -> int:
         return self.threads or max(1, os.cpu_count() or 1)
@@ -112,6 +137,12 @@ class GradingConfig(_Section):
     family_model: Path | None = Field(None, description="family classifier weights (.pt); None = no wrong-item check")
     learned_dir: Path | None = Field(
         None, description="folder of learned graders (<category>.pt); only those that beat the rubric are used"
+    )
+    blind_spots: bool = Field(
+        True,
+        description="weigh the chance of a defect the detector missed, when the served model's operating "
+        "points carry its per-class recall and base rates (with today's recall this sends about half the "
+        "items to manual review, and leaves a tenth of the money it leaves without; docs/models.md)",
     )
 
 

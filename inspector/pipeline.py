@@ -6,6 +6,7 @@ nothing here stores or serves anything.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -14,9 +15,17 @@ from typing import Any, Protocol, runtime_checkable
 
 from inspector.config import Settings
 from inspector.detect import Detector, DetectorError, load_detector, warm_up
+from inspector.detect.operating import (
+    OperatingPoints,
+    OperatingPointsError,
+    ThresholdedDetector,
+    from_meta,
+    read_override,
+)
 from inspector.disposition import Catalogue, Policy, load_catalogue, load_policy, recommend
 from inspector.errors import InspectorError, Refused
 from inspector.grading import (
+    BlindSpots,
     FamilyPrediction,
     GradeModel,
     QualityThresholds,
@@ -28,6 +37,8 @@ from inspector.grading import (
 from inspector.grading.assessment import find_item_box
 from inspector.items import ItemInfo, Sku
 from inspector.types import Detections, Frame, Inspection, View
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -81,8 +92,10 @@ class Pipeline:
         quality: QualityThresholds | None = None,
         family: FamilyModel | None = None,
         learned: dict[str, GradeModel] | None = None,
+        blind_spots: bool = True,
     ) -> None:
         self.detector = detector
+        self.blind_spots = blind_spots
         self.rubric = rubric
         self._policy = policy
         self.catalogue = catalogue
@@ -106,6 +119,17 @@ class Pipeline:
     @property
     def policy(self) -> Policy:
         return self._policy
+
+    @property
+    def operating_note(self) -> str | None:
+        """Why the served per-class operating points are not the configured ones (for the readiness check)."""
+        operating: OperatingPoints | None = getattr(self.detector, "operating", None)
+        return operating.warning if operating is not None else None
+
+    def _blind(self, operating: OperatingPoints | None) -> BlindSpots | None:
+        if not self.blind_spots or operating is None or not operating.has_blind_spots:
+            return None
+        return BlindSpots(recall=operating.recall, base_rate=operating.base_rate)
 
     def set_policy(self, policy: Policy) -> None:
         """Swap the disposition policy; in-flight inspections keep the one they started with."""
@@ -139,6 +163,7 @@ class Pipeline:
         t2 = time.perf_counter()
         sku = self.catalogue.resolve(item.sku, item)
         family = self._family(frames, detections)
+        operating: OperatingPoints | None = getattr(detector, "operating", None)
         grade = grade_item(
             detections,
             rubric=self.rubric,
@@ -147,6 +172,8 @@ class Pipeline:
             qualities=qualities,
             family=family,
             learned=self.learned,
+            class_confidence=operating.thresholds if operating is not None else None,
+            blind_spots=self._blind(operating),
         )
         t3 = time.perf_counter()
         disposition = recommend(grade, sku=sku, item=item, policy=policy)
@@ -216,10 +243,46 @@ def load_serving_detector(settings: Settings, weights: Path, version: str | None
     hints = serving_hints(version, settings.registry.root)
     update = {k: v for k, v in hints.items() if k not in cfg.model_fields_set}
     served = cfg.model_copy(update=update) if update else cfg
+    operating = serving_operating_points(settings, version) if cfg.class_thresholds else None
+    default = served.confidence  # the item class and any class without its own threshold
+    if operating is not None:  # run at the lowest class threshold; each class is kept from its own below
+        served = served.model_copy(update={"confidence": operating.lowest(default)})
     detector = load_detector(served, model_file(served, weights), version)
+    if served.tiling != "off":
+        from inspector.detect.tiling import TilingDetector
+
+        detector = TilingDetector.from_config(detector, served)
+    if operating is not None:
+        detector = ThresholdedDetector(detector, operating, default)
     if cfg.warmup:
         warm_up(detector, (settings.camera.width, settings.camera.height), cfg.warmup)
     return detector
+
+
+def serving_operating_points(settings: Settings, version: str | None) -> OperatingPoints | None:
+    """The version's per-class operating points, with the configured override file over them.
+
+    A missing or corrupt override is logged and the card's numbers are served, marked with the
+    reason (``/v1/ready`` shows it); a corrupt record in the card serves the single confidence.
+    """
+    from inspector.registry import RegistryError, load_meta
+
+    card: OperatingPoints | None = None
+    if version is not None:
+        try:
+            card = from_meta(load_meta(version, settings.registry.root), version)
+        except (RegistryError, OperatingPointsError) as exc:
+            log.error("per-class operating points not served: %s", exc)
+    path = settings.detector.thresholds_file
+    if path is None:
+        return card
+    base = card if card is not None else OperatingPoints(thresholds={}, source="no operating points")
+    try:
+        return base.overridden_by(read_override(path))
+    except OperatingPointsError as exc:
+        why = f"{exc}; serving " + (f"the operating points of the {card.source}" if card else "one confidence")
+        log.error("%s", why)
+        return OperatingPoints(base.thresholds, base.recall, base.base_rate, base.source, warning=why)
 
 
 def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipeline:
@@ -248,4 +311,12 @@ def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipe
             learned = dict(load_learned_graders(settings.grading.learned_dir))
     except (DetectorError, FileNotFoundError, ValueError, OSError) as exc:
         raise PipelineError(str(exc)) from exc
-    return Pipeline(detector, rubric=rubric, policy=policy, catalogue=catalogue, family=family, learned=learned)
+    return Pipeline(
+        detector,
+        rubric=rubric,
+        policy=policy,
+        catalogue=catalogue,
+        family=family,
+        learned=learned,
+        blind_spots=settings.grading.blind_spots,
+    )

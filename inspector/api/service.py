@@ -108,8 +108,14 @@ class InspectionService:
     # ------------------------------------------------------------ create
 
     def model_input_side(self) -> int | None:
-        """The long side the serving model letterboxes to: uploads are decoded no larger than that."""
-        side = getattr(getattr(self.slot.pipeline, "detector", None), "imgsz", None)
+        """The long side the serving model letterboxes to: uploads are decoded no larger than that.
+
+        None (decode whole, up to the pixel budget) when the detector tiles the native pixels.
+        """
+        detector = getattr(self.slot.pipeline, "detector", None)
+        if getattr(detector, "native_resolution", False):
+            return None
+        side = getattr(detector, "imgsz", None)
         return side if isinstance(side, int) and side > 0 else None
 
     async def create(

@@ -98,8 +98,13 @@ def train_cmd(
 
 
 def evaluate_cmd(
-    model: Annotated[str, typer.Option("--model", help="registry version to evaluate")],
-    data: Annotated[Path, typer.Option("--data", help="dataset description (YOLO data.yaml)")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="registry version to evaluate (with --items: default the active)")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="dataset description (YOLO data.yaml); with --items a rendered dataset folder"),
+    ] = None,
     split: Annotated[str, typer.Option(help="train | val | test")] = "test",
     confidence: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="operating confidence (default: the version's)")
@@ -109,8 +114,52 @@ def evaluate_cmd(
     threads: ThreadsOpt = None,
     models_dir: ModelsDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics JSON instead of the table")] = False,
+    items: Annotated[
+        bool, typer.Option("--items", help="item-level: the grade each item deserves against the grade it is served")
+    ] = False,
+    seeds: Annotated[str | None, typer.Option(help="with --items: held-out items A:B (B excluded)")] = None,
+    count: Annotated[int, typer.Option("--count", min=1, help="with --items: this many held-out items...")] = 300,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="...from this one")] = 0,
+    config: Annotated[
+        list[str] | None, typer.Option("--config", help="with --items: a setting as section.key=value (repeatable)")
+    ] = None,
+    cache: Annotated[Path | None, typer.Option(help="with --items: render the items once into this folder")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="with --items: rendering processes")] = 1,
+    out: Annotated[Path | None, typer.Option(help="with --items: write the JSON here, keeping its history")] = None,
+    plot: Annotated[Path | None, typer.Option(help="with --items: the reliability plot (PNG)")] = None,
+    records: Annotated[Path | None, typer.Option(help="with --items: one JSON line per item")] = None,
+    write_card: Annotated[
+        bool, typer.Option("--write-card", help="with --items: store the figures in the version's card")
+    ] = False,
 ) -> None:
-    """Evaluate a version: mAP50, mAP50-95, per-class AP, P/R, confusion matrix, latency; into JSON and card."""
+    """Evaluate a version: mAP50, mAP50-95, per-class AP, P/R, confusion matrix, latency; into JSON and card.
+
+    With ``--items``: grade held-out bench items (or a rendered dataset's) from their true boxes and
+    by the serving pipeline, and report the grade confusion, misses, review share, money and calibration.
+    """
+    if items:
+        from inspector.verdicts.command import run_items
+        from inspector.verdicts.items import parse_seeds
+
+        chosen = parse_seeds(seeds) if seeds else range(seed, seed + count)
+        run_items(
+            seeds=chosen,
+            data=data,
+            split=split,
+            model=model,
+            overrides=config or (),
+            cache=cache,
+            workers=workers,
+            out=out,
+            plot=plot,
+            records=records,
+            write_card=write_card,
+            models_dir=models_dir,
+            as_json=as_json,
+        )
+        return
+    if model is None or data is None:
+        raise typer.BadParameter("evaluating a version needs --model and --data", param_hint="--model/--data")
     from inspector.training.evaluate import evaluate_version, evaluation_text
 
     ev = evaluate_version(
@@ -177,6 +226,37 @@ def show_cmd(
         typer.echo(json.dumps(status.meta, indent=2))
     else:
         typer.echo((status.path / registry.CARD_FILE).read_text(encoding="utf-8"))
+
+
+@models_app.command("thresholds")
+def thresholds_cmd(
+    version: Annotated[str, typer.Argument(help="registry version")],
+    data: Annotated[Path, typer.Option("--data", help="dataset description (YOLO data.yaml) with validation data")],
+    split: Annotated[str, typer.Option(help="train | val | test")] = "val",
+    models_dir: ModelsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the record JSON instead of the table")] = False,
+    threads: ThreadsOpt = None,
+    costs: Annotated[
+        Path | None, typer.Option("--costs", help="YAML of cost_miss and cost_false per class (default: shipped)")
+    ] = None,
+    floor: Annotated[float, typer.Option("--floor", min=0.01, max=0.9, help="confidence the model runs at")] = 0.05,
+    limit: Annotated[int | None, typer.Option(min=1, help="use only the first N images of the split")] = None,
+) -> None:
+    """Choose each class's confidence threshold by the cost of its misses and false alarms; into meta and card."""
+    from inspector.training.card import render_operating_points
+    from inspector.training.thresholds import DEFAULT_COSTS, choose_for_version
+
+    rec = choose_for_version(
+        version,
+        data,
+        split=split,
+        root=models_dir,
+        costs_file=costs or DEFAULT_COSTS,
+        floor=floor,
+        threads=threads,
+        limit=limit,
+    )
+    typer.echo(json.dumps(rec, indent=2) if as_json else render_operating_points(rec))
 
 
 @models_app.command("promote")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from inspector.grading.assessment import Assessment, assess_item, condition_probabilities
 from inspector.grading.base import FamilyPrediction, Finding
+from inspector.grading.blindspots import BlindSpots
 from inspector.grading.grader import GradeModel, grade_item
 from inspector.grading.loaders import load_rubrics
 from inspector.grading.quality import ImageQuality, QualityThresholds, assess_quality
@@ -15,6 +16,7 @@ from inspector.grading.rubric import CategoryRubric, RubricSet
 
 __all__ = [
     "Assessment",
+    "BlindSpots",
     "CategoryRubric",
     "FamilyPrediction",
     "Finding",

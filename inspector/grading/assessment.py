@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inspector.grading.base import Finding
+from inspector.grading.blindspots import Hidden
 from inspector.grading.rubric import CategoryRubric, RubricSet
 from inspector.labelmap import ITEM
 from inspector.types import CONDITION_GRADES, Detections, GradeLevel
@@ -73,8 +74,14 @@ def assess_item(
     rubric: RubricSet,
     category: CategoryRubric,
     flags: frozenset[str] = frozenset(),
+    class_confidence: Mapping[str, float] | None = None,
 ) -> Assessment:
-    """Attribute each view's defects to its item box and give each its severity."""
+    """Attribute each view's defects to its item box and give each its severity.
+
+    ``class_confidence`` holds the served model's own operating point of a class (chosen by the
+    cost of its errors); a class without one is kept from ``rubric.min_confidence`` on.
+    """
+    own = class_confidence or {}
     findings: list[Finding] = []
     ignored: list[tuple[int, int, str]] = []
     without: list[int] = []
@@ -89,8 +96,9 @@ def assess_item(
             if d.class_name not in category.defects:
                 ignored.append((vi, d.index, f"class {d.class_name!r} is not in the rubric"))
                 continue
-            if d.confidence < rubric.min_confidence:
-                ignored.append((vi, d.index, f"confidence {d.confidence:.2f} below {rubric.min_confidence:.2f}"))
+            floor = own.get(d.class_name, rubric.min_confidence)
+            if d.confidence < floor:
+                ignored.append((vi, d.index, f"confidence {d.confidence:.2f} below {floor:.2f}"))
                 continue
             if found is None:
                 ignored.append((vi, d.index, "no item in this view"))
@@ -157,20 +165,28 @@ def _count_below(confidences: Sequence[float], k: int) -> float:
     return float(dist[:k].sum())
 
 
-def _p_severity_below(assessment: Assessment, category: CategoryRubric, threshold: float) -> float:
+def _p_severity_below(
+    assessment: Assessment, category: CategoryRubric, threshold: float, hidden: Sequence[Hidden] = ()
+) -> float:
     """P(item severity < threshold) when each finding is real with its confidence.
 
     Classes are independent. Within a class the severity stays below the
     threshold when every finding at or above it is not real and fewer of the
-    others are real than the count step that would reach it.
+    others are real than the count step that would reach it. A possible miss
+    (``hidden``) counts as one more finding of its class, real with its probability.
     """
     if any(sev >= threshold for _, sev in assessment.flags):
         return 0.0
+    events: dict[str, list[tuple[float, float]]] = {}
+    for f in assessment.findings:
+        events.setdefault(f.defect, []).append((f.confidence, f.severity))
+    for h in hidden:
+        events.setdefault(h.defect, []).append((h.probability, h.severity))
     p = 1.0
-    for name, found in assessment.by_class().items():
+    for name, found in events.items():
         rule = category.defects[name]
-        high = [f.confidence for f in found if f.severity >= threshold]
-        low = [f.confidence for f in found if f.severity < threshold]
+        high = [c for c, sev in found if sev >= threshold]
+        low = [c for c, sev in found if sev < threshold]
         p *= float(np.prod([1 - c for c in high])) if high else 1.0
         k = rule.min_count_reaching(threshold)
         if k is not None:
@@ -178,12 +194,17 @@ def _p_severity_below(assessment: Assessment, category: CategoryRubric, threshol
     return p
 
 
-def condition_probabilities(assessment: Assessment, category: CategoryRubric) -> dict[GradeLevel, float]:
-    """P(A), P(B), P(C), P(D) from the findings' confidences (exact, independent findings)."""
+def condition_probabilities(
+    assessment: Assessment, category: CategoryRubric, hidden: Sequence[Hidden] = ()
+) -> dict[GradeLevel, float]:
+    """P(A), P(B), P(C), P(D) from the findings' confidences (exact, independent findings).
+
+    ``hidden`` adds the defects the detector may have missed (:mod:`inspector.grading.blindspots`).
+    """
     below = []
     running = 0.0
     for _, threshold in category.grades.items():
-        running = max(running, min(1.0, _p_severity_below(assessment, category, threshold)))
+        running = max(running, min(1.0, _p_severity_below(assessment, category, threshold, hidden)))
         below.append(running)  # P(S < t_B) <= P(S < t_C) <= P(S < t_D)
     p_a = below[0]
     probs = {

@@ -19,6 +19,7 @@ CODE_IGNORED = "ignored"
 CODE_VIEW_WITHOUT_ITEM = "view_without_item"
 CODE_GENERIC_RUBRIC = "generic_rubric"
 CODE_LEARNED = "learned"
+CODE_BLIND_SPOT = "blind_spot"  # the chance of a defect the detector missed
 DEFECT_PREFIX = "defect:"
 COUNT_PREFIX = "count:"
 FLAG_PREFIX = "flag:"

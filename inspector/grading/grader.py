@@ -28,6 +28,7 @@ from inspector.grading.assessment import (
     normalised,
 )
 from inspector.grading.base import (
+    CODE_BLIND_SPOT,
     CODE_EMPTY,
     CODE_FAMILY_DISAGREES,
     CODE_FAMILY_USED,
@@ -44,6 +45,7 @@ from inspector.grading.base import (
     FLAG_PREFIX,
     FamilyPrediction,
 )
+from inspector.grading.blindspots import BlindSpots, Hidden, hidden_defects
 from inspector.grading.features import item_features
 from inspector.grading.quality import ImageQuality
 from inspector.grading.rubric import GENERIC, CategoryRubric, RubricSet
@@ -124,6 +126,19 @@ def _evidence_reasons(assessment: Assessment, category: CategoryRubric, opened_c
     return out
 
 
+def _blind_spot_reason(hidden: Sequence[Hidden]) -> Reason:
+    missed = 1.0
+    for h in hidden:
+        missed *= 1.0 - h.probability
+    worst = sorted(hidden, key=lambda h: -h.probability)[:3]
+    text = (
+        f"chance of a defect the detector missed: {_pct(1.0 - missed)} (most likely "
+        + ", ".join(f"{_words(h.defect)} {_pct(h.probability)}" for h in worst)
+        + "), from its recall on validation data"
+    )
+    return Reason(text=text, code=CODE_BLIND_SPOT)
+
+
 # ---------------------------------------------------------------------------- grade
 
 
@@ -136,8 +151,14 @@ def grade_item(
     qualities: Sequence[ImageQuality] = (),
     family: FamilyPrediction | None = None,
     learned: Mapping[str, GradeModel] | None = None,
+    class_confidence: Mapping[str, float] | None = None,
+    blind_spots: BlindSpots | None = None,
 ) -> Grade:
-    """Grade one item from the detections of all its views (see the module docstring)."""
+    """Grade one item from the detections of all its views (see the module docstring).
+
+    ``class_confidence``: the served model's per-class operating points (see :func:`assess_item`);
+    ``blind_spots``: its measured misses, folded into the rubric's probabilities.
+    """
     if not views:
         raise ValueError("grading needs at least one view")
     if qualities and len(qualities) != len(views):
@@ -176,8 +197,11 @@ def grade_item(
         pre.append(Reason(text="category unknown: graded by the generic rubric", code=CODE_GENERIC_RUBRIC))
 
     flags = item.flags if item is not None else frozenset()
-    assessment = assess_item(views, rubric=rubric, category=category, flags=flags)
-    probs = condition_probabilities(assessment, category)
+    assessment = assess_item(views, rubric=rubric, category=category, flags=flags, class_confidence=class_confidence)
+    hidden: tuple[Hidden, ...] = ()
+    if blind_spots is not None:
+        hidden = hidden_defects({f.defect for f in assessment.findings}, category, blind_spots)
+    probs = condition_probabilities(assessment, category, hidden)
     source = "rubric"
     model = (learned or {}).get(category.category)
     if model is not None:
@@ -188,6 +212,8 @@ def grade_item(
         pre.append(Reason(text=f"graded by the learned {category.category} grader {model.version}", code=CODE_LEARNED))
     level = level_from(probs, rubric.level_probability)
     evidence = _evidence_reasons(assessment, category, rubric.opened_confidence)
+    if hidden and source == "rubric":
+        evidence.append(_blind_spot_reason(hidden))
 
     if family is not None and expected is not None and family.family != expected:
         if family.confidence >= rubric.wrong_item_confidence:

@@ -132,6 +132,102 @@ def render_parity(fmt: str, exp: Mapping[str, Any]) -> str:
     )
 
 
+def _pct(x: Any) -> str:
+    return "n/a" if x is None else f"{100 * float(x):.1f}%"
+
+
+_VERDICT_ROWS = (
+    ("grade_exact", "grade exact"),
+    ("costly_miss", "costly misses: deserves C/D, graded A/B (of C/D items)"),
+    ("optimistic_miss", "optimistic misses: deserves B, graded A (of B items)"),
+    ("false_alarm", "false alarms: deserves A, graded C/D (of A items)"),
+    ("manual_review", "sent to manual review"),
+    ("disposition_agreement", "disposition agrees with the deserved grade's"),
+    ("money_left_share", "money left on the table (of the value at stake)"),
+)
+
+
+def render_verdicts(v: Mapping[str, Any]) -> str:
+    """The item-level evaluation as Markdown: each item graded from its true boxes and by the station."""
+    source = v.get("source") or {}
+    where = ", ".join(f"{k} {val}" for k, val in source.items())
+    det = v.get("detector") or {}
+    lines = [
+        f"{v.get('items')} items ({v.get('renders')} renders: {where}), evaluated {v.get('evaluated_at')} with "
+        f"backend {det.get('backend')}, confidence {det.get('confidence')}, rubric {v.get('rubric_version')}, "
+        f"policy {v.get('policy_version')} (`inspector evaluate --items`). The grade an item deserves is the "
+        "rubric's grade of its true boxes; the grade it gets is the served pipeline's.",
+        "",
+    ]
+    rows = [[label, _pct(v.get(key))] for key, label in _VERDICT_ROWS]
+    rows.append(["money left on the table", f"{v.get('money_left')} of {v.get('value_at_stake')} {v.get('currency')}"])
+    rows.append(["calibration error of the grade probability (ECE, 10 bins)", f4(v.get("calibration_error"))])
+    lines += _table(["item-level figure", "value"], rows)
+    conf = v.get("confusion") or {}
+    levels = conf.get("levels") or []
+    if levels:
+        lines += ["", "Grade confusion (rows: deserved, columns: graded):", ""]
+        lines += _table(["", *levels], [[lv, *row] for lv, row in zip(levels, conf.get("matrix") or [], strict=False)])
+    fams: Mapping[str, Any] = v.get("per_family") or {}
+    if fams:
+        lines += ["", "Per family:", ""]
+        lines += _table(
+            ["family", "items", "exact", "costly", "B->A", "false alarms", "review", "money left"],
+            [
+                [
+                    f,
+                    r.get("items"),
+                    *(_pct(r.get(k)) for k in ("grade_exact", "costly_miss", "optimistic_miss", "false_alarm")),
+                    _pct(r.get("manual_review")),
+                    _pct(r.get("money_left_share")),
+                ]
+                for f, r in fams.items()
+            ],
+        )
+    return "\n".join(lines)
+
+
+def render_operating_points(rec: Mapping[str, Any]) -> str:
+    """Per-class operating points chosen by cost: what the station serves and the misses it still has."""
+    ds = rec.get("dataset") or {}
+    lines = [
+        f"Chosen on `{ds.get('name', '?')}` split `{rec.get('split')}` ({rec.get('images')} images), model run at "
+        f"confidence {rec.get('run_confidence')}, matched at IoU >= {rec.get('match_iou')}, costs from "
+        f"`{rec.get('costs')}`: each class's threshold minimises cost_miss x misses + cost_false x false alarms.",
+        "",
+    ]
+    lines += _table(
+        ["class", "threshold", "recall", "precision", "boxes", "misses", "false alarms", "cost miss / false"],
+        [
+            [
+                name,
+                f"{float(c['threshold']):.2f}",
+                f4(c.get("recall")),
+                f4(c.get("precision")),
+                c.get("truths"),
+                c.get("misses"),
+                c.get("false_alarms"),
+                f"{c.get('cost_miss')} / {c.get('cost_false')}",
+            ]
+            for name, c in (rec.get("classes") or {}).items()
+        ],
+    )
+    rates: Mapping[str, Mapping[str, float]] = rec.get("base_rate") or {}
+    if rates:
+        names = sorted({n for r in rates.values() for n in r})
+        items = rec.get("items") or {}
+        lines += [
+            "",
+            "Base rates (share of the items that carry the class; the grader's prior for a missed defect):",
+            "",
+        ]
+        lines += _table(
+            ["family", "items", *names],
+            [[fam, items.get(fam, ""), *(f"{float(r.get(n, 0.0)):.3f}" for n in names)] for fam, r in rates.items()],
+        )
+    return "\n".join(lines)
+
+
 def figures_of(meta: Mapping[str, Any]) -> dict[str, str]:
     """The figures a version's stored numbers can draw (kind -> file beside the card).
 
@@ -200,6 +296,14 @@ def render_card(meta: Mapping[str, Any]) -> str:
         summary += [
             ["mAP50 (primary evaluation)", f4(primary.get("map50"))],
             ["mAP50-95 (primary evaluation)", f4(primary.get("map50_95"))],
+        ]
+    verdicts = meta.get("item_verdicts") or {}
+    if verdicts:
+        n = verdicts.get("items")
+        summary += [
+            [f"grade exact (item-level, {n} items)", _pct(verdicts.get("grade_exact"))],
+            ["costly misses (deserves C/D, graded A/B)", _pct(verdicts.get("costly_miss"))],
+            ["money left on the table (share of the value at stake)", _pct(verdicts.get("money_left_share"))],
         ]
     lines += _table(["", ""], summary)
 
@@ -289,6 +393,8 @@ def render_card(meta: Mapping[str, Any]) -> str:
             "",
             "Not evaluated yet: run `inspector evaluate --model VERSION --data DATASET`.",
         ]
+    if verdicts:
+        lines += ["", "## Item-level verdicts", "", render_verdicts(verdicts)]
     others = {k: v for k, v in evals.items() if k != primary_key}
     if others:
         lines += ["", "### Other evaluations", ""]
@@ -306,6 +412,10 @@ def render_card(meta: Mapping[str, Any]) -> str:
                 for k, v in others.items()
             ],
         )
+
+    operating = meta.get("operating_points")
+    if operating:
+        lines += ["", "## Operating points", "", render_operating_points(operating)]
 
     exports: Mapping[str, Any] = meta.get("exports") or {}
     if exports:

@@ -238,10 +238,13 @@ class SyntheticBenchSource(SourceState):
 def from_spec(
     spec: str, camera_id: str, seed: int, size: tuple[int, int], fps: float, **kw: Any
 ) -> SyntheticBenchSource:
-    """The synthetic camera a spec such as ``synthetic?seed=3&still=2&empty=1`` names."""
+    """The synthetic camera a spec such as ``synthetic?seed=3&still=2&empty=1&size=1280x960`` names.
+
+    ``size`` overrides the configured camera size for this camera (bench cameras are 5 MP and more).
+    """
     _, _, query = spec.partition("?")
     params = {k: v[-1] for k, v in parse_qs(query, strict_parsing=False).items()}
-    known = {"seed", "empty", "enter", "still", "leave", "noise"}
+    known = {"seed", "empty", "enter", "still", "leave", "noise", "size"}
     unknown = set(params) - known
     if unknown:
         raise SourceError(f"unknown synthetic camera option(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -255,6 +258,11 @@ def from_spec(
         )
         seed = int(params.get("seed", seed))
         noise = float(params.get("noise", 2.0))
+        if "size" in params:
+            w, _, h = params["size"].lower().partition("x")
+            size = (int(w), int(h))
+            if min(size) < 64:
+                raise ValueError(f"size {params['size']} is under 64 px on a side")
     except ValueError as exc:
         raise SourceError(f"bad synthetic camera spec {spec!r}: {exc}") from exc
     return SyntheticBenchSource(camera_id, seed=seed, size=size, fps=fps, schedule=schedule, noise=noise, **kw)

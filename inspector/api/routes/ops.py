@@ -28,7 +28,9 @@ async def health() -> dict[str, Any]:
 def readiness(store: Store, slot: PipelineSlot) -> dict[str, Any]:
     checks: dict[str, dict[str, Any]] = {}
     if slot.pipeline is not None:
-        checks["model"] = {"ok": True, "detail": f"model {slot.pipeline.model_version} loaded"}
+        note = getattr(slot.pipeline, "operating_note", None)  # still serving, on the card's operating points
+        detail = f"model {slot.pipeline.model_version} loaded" + (f"; {note}" if note else "")
+        checks["model"] = {"ok": True, "detail": detail}
     else:
         checks["model"] = {"ok": False, "detail": slot.error or "not loaded"}
     try:
