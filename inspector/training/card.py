@@ -152,9 +152,16 @@ def render_verdicts(v: Mapping[str, Any]) -> str:
     source = v.get("source") or {}
     where = ", ".join(f"{k} {val}" for k, val in source.items())
     det = v.get("detector") or {}
+    kept_by = (
+        "the per-class operating points below (the item class at confidence {})".format(det.get("confidence"))
+        if det.get("class_thresholds")
+        else f"confidence {det.get('confidence')}"
+    )
+    blind = "on" if (v.get("grading") or {}).get("blind_spots") else "off"
     lines = [
         f"{v.get('items')} items ({v.get('renders')} renders: {where}), evaluated {v.get('evaluated_at')} with "
-        f"backend {det.get('backend')}, confidence {det.get('confidence')}, rubric {v.get('rubric_version')}, "
+        f"backend {det.get('backend')}, boxes kept by {kept_by}, tiling {det.get('tiling', 'off')}, "
+        f"blind spots {blind}, rubric {v.get('rubric_version')}, "
         f"policy {v.get('policy_version')} (`inspector evaluate --items`). The grade an item deserves is the "
         "rubric's grade of its true boxes; the grade it gets is the served pipeline's.",
         "",

@@ -61,8 +61,13 @@ def resolve_init(init: str, root: Path | None = None) -> tuple[Path | None, str]
 
 
 def newest_pretrain(root: Path | None = None) -> str | None:
-    """The most recently trained pretraining checkpoint in the registry, if any."""
+    """The most recently trained pretraining checkpoint in the registry whose weights are here, if any.
+
+    Older versions keep only their card and metrics, so a checkpoint without weights is passed over.
+    """
     for version in reversed(registry.list_versions(root)):  # oldest first: the newest is met first here
+        if not (registry.version_dir(version, root) / registry.WEIGHTS_FILE).is_file():
+            continue
         try:
             meta = registry.load_meta(version, root)
         except (OSError, ValueError, registry.RegistryError):

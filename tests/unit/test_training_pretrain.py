@@ -72,6 +72,8 @@ def test_init_pretrain_is_the_newest_checkpoint_else_the_active_model(tmp_path: 
     assert newest_pretrain(root) == "pre-2"
     path, label = resolve_init("pretrain", root)
     assert path == root / "pre-2" / "weights.pt" and label == "version pre-2 (pretraining checkpoint)"
+    (root / "pre-2" / "weights.pt").unlink()  # kept as card and metrics only: the older checkpoint serves
+    assert newest_pretrain(root) == "pre-1"
 
 
 def test_a_pretraining_recipe_is_marked_in_the_card() -> None:
