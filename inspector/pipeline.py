@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from inspector.config import Settings
+from inspector.config import DetectorConfig, Settings
 from inspector.detect import Detector, DetectorError, load_detector, warm_up
 from inspector.detect.operating import (
     OperatingPoints,
@@ -236,13 +236,10 @@ def load_serving_detector(settings: Settings, weights: Path, version: str | None
     configuration sets them, and is warmed on a blank frame so that the set-up is paid here,
     not by the first item on the bench.
     """
-    from inspector.registry import serving_hints
     from inspector.training.artifacts import model_file
 
     cfg = settings.detector
-    hints = serving_hints(version, settings.registry.root)
-    update = {k: v for k, v in hints.items() if k not in cfg.model_fields_set}
-    served = cfg.model_copy(update=update) if update else cfg
+    served = served_detector_config(settings, version)
     operating = serving_operating_points(settings, version) if cfg.class_thresholds else None
     default = served.confidence  # the item class and any class without its own threshold
     if operating is not None:  # run at the lowest class threshold; each class is kept from its own below
@@ -257,6 +254,15 @@ def load_serving_detector(settings: Settings, weights: Path, version: str | None
     if cfg.warmup:
         warm_up(detector, (settings.camera.width, settings.camera.height), cfg.warmup)
     return detector
+
+
+def served_detector_config(settings: Settings, version: str | None) -> DetectorConfig:
+    """The detector settings a version is served with: its own input size and confidence, unless set."""
+    from inspector.registry import serving_hints
+
+    cfg = settings.detector
+    update = {k: v for k, v in serving_hints(version, settings.registry.root).items() if k not in cfg.model_fields_set}
+    return cfg.model_copy(update=update) if update else cfg
 
 
 def serving_operating_points(settings: Settings, version: str | None) -> OperatingPoints | None:

@@ -59,7 +59,7 @@ def curves_from_rows(rows: Sequence[Mapping[str, float]]) -> dict[str, list[floa
     return out
 
 
-def _save(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path) -> None:
     """Write the picture so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
@@ -71,7 +71,7 @@ def _save(fig: Any, path: Path) -> None:
         raise
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
     from matplotlib.figure import Figure  # not pyplot: no global state, no display needed
 
     return Figure(figsize=(width, height), layout="constrained")
@@ -85,7 +85,7 @@ def plot_training_curves(curves: Mapping[str, Sequence[float | None]], path: Pat
         epochs = [float(i + 1) for i in range(max((len(v) for v in curves.values()), default=0))]
     ncols = min(5, max(1, len(columns)))
     nrows = max(1, math.ceil(len(columns) / ncols))
-    fig = _figure(3.2 * ncols, 2.6 * nrows)
+    fig = new_figure(3.2 * ncols, 2.6 * nrows)
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
     for ax, col in zip(axes, columns, strict=False):
         pts = [(e, v) for e, v in zip(epochs, curves[col], strict=False) if v is not None]
@@ -97,14 +97,14 @@ def plot_training_curves(curves: Mapping[str, Sequence[float | None]], path: Pat
     for ax in axes[len(columns) :]:
         ax.set_visible(False)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_pr_curve(curve: Mapping[str, Any], ap50: Mapping[str, float | None], path: Path, title: str) -> None:
     """Precision against recall per class at IoU 0.5, and their mean (the mAP50 curve)."""
     recall = np.asarray(curve["recall"], np.float64)
     rows = {name: np.asarray(p, np.float64) for name, p in curve["precision"].items()}
-    fig = _figure(7.5, 5.5)
+    fig = new_figure(7.5, 5.5)
     ax = fig.subplots()
     for name, p in rows.items():
         ap = ap50.get(name)
@@ -120,7 +120,7 @@ def plot_pr_curve(curve: Mapping[str, Any], ap50: Mapping[str, float | None], pa
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion_matrix(cm: Mapping[str, Any], path: Path, title: str) -> None:
@@ -128,7 +128,7 @@ def plot_confusion_matrix(cm: Mapping[str, Any], path: Path, title: str) -> None
     labels = [str(x) for x in cm["labels"]]
     matrix = np.asarray(cm["matrix"], np.float64)
     n = len(labels)
-    fig = _figure(1.0 + 0.75 * n, 0.6 + 0.7 * n)
+    fig = new_figure(1.0 + 0.75 * n, 0.6 + 0.7 * n)
     ax = fig.subplots()
     shown = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(shown, ax=ax, shrink=0.8)
@@ -143,7 +143,7 @@ def plot_confusion_matrix(cm: Mapping[str, Any], path: Path, title: str) -> None
                 colour = "white" if matrix[i, j] > 0.6 * top else "black"
                 ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=7, color=colour)
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_plots(version: str, root: Path | None = None, out_dir: Path | None = None) -> list[Path]:

@@ -23,7 +23,8 @@ from inspector.disposition import Catalogue
 from inspector.disposition.policy import VALUE_PATHS
 from inspector.items import ItemInfo, Sku
 from inspector.labelmap import default_labelmap
-from inspector.pipeline import Pipeline, build_pipeline
+from inspector.pipeline import Pipeline, build_pipeline, served_detector_config
+from inspector.registry import write_atomic
 from inspector.types import Detections, Disposition, DispositionPath, Frame, Inspection
 from inspector.verdicts.items import BenchItem
 from inspector.verdicts.measure import Verdict, headline, summarise
@@ -170,14 +171,13 @@ def evaluate_items(
 
 def _served_config(settings: Settings, version: str) -> dict[str, Any]:
     """The detector settings as served: the version's size and confidence unless the settings name them."""
-    from inspector.registry import RegistryError, serving_hints
+    from inspector.registry import RegistryError
 
-    cfg = settings.detector.model_dump(mode="json", exclude={"model"})
     try:
-        hints = serving_hints(version, settings.registry.root)
+        served = served_detector_config(settings, version)
     except RegistryError:  # weights given by path: no registry record
-        hints = {}
-    return {**cfg, **{k: v for k, v in hints.items() if k not in settings.detector.model_fields_set}}
+        served = settings.detector
+    return served.model_dump(mode="json", exclude={"model"})
 
 
 def report(
@@ -210,19 +210,16 @@ def write_history(path: Path, result: Mapping[str, Any]) -> dict[str, Any]:
         "seconds": result.get("seconds"),
     }
     out = {**result, "history": [*history, entry][-HISTORY_KEEP:]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(out, indent=1) + "\n")
     return out
 
 
 def plot_reliability(calibration: Mapping[str, Any], path: Path, title: str) -> Path:
     """Accuracy against the served grade's probability, per bin, with the items each bin holds."""
-    from inspector.training.plots import _figure, _save
+    from inspector.training.plots import new_figure, save_figure
 
     bins = [b for b in calibration["bins"] if b["count"]]
-    fig = _figure(5.0, 5.2)
+    fig = new_figure(5.0, 5.2)
     ax, hist = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
     ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label="served grades")
@@ -234,7 +231,7 @@ def plot_reliability(calibration: Mapping[str, Any], path: Path, title: str) -> 
     hist.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["count"] for b in bins], width=0.09)
     hist.set_xlabel("probability of the served grade")
     hist.set_ylabel("items")
-    _save(fig, path)
+    save_figure(fig, path)
     return path
 
 
