@@ -18,7 +18,7 @@ help:
 	@echo "make lint   - ruff, mypy and the import layers (lint-imports)"
 	@echo "make bench  - benchmarks, written to bench/results.json"
 	@echo "make bench-grading - item-level verdicts of the served model, written to bench/grading.json"
-	@echo "make model  - train the default model on the synthetic bench"
+	@echo "make model  - train the default model on the synthetic bench (stages; run again to continue a stopped run)"
 	@echo "make pretrain - train the defect-features checkpoint that fine-tuning starts from"
 
 $(STAMP): pyproject.toml
@@ -83,13 +83,16 @@ bench-grading: venv
 	  --out bench/grading.json --plot bench/grading-reliability.png --records bench/work/grading-records.jsonl \
 	  $(GRADING_ARGS)
 
-# The shipped model: synthetic train set (seed 1, defect-rich) + test set (seed 2); train on native-resolution
-# crops (MODEL_MINUTES), finish on whole frames at 640 px (bench-det-finish.yaml, 9 min), evaluate, export,
-# promote. Each stage overruns its budget by about a minute (final validation), so 48 + 9 stays within 60.
-MODEL_IMAGES ?= 3200
-MODEL_MINUTES ?= 48
+# The shipped model: the stages of models/recipes/default-model.plan.yaml, each from the version before it and on
+# the seed-1 training render at its own size (crops, then whole frames, at 640x480; the same at the camera's 1280x960),
+# then evaluation on the seed-2 test render at the last stage's size, ONNX export, promotion. It prints the plan with
+# each stage's budget (137 min of training in all, plus about a minute of final validation per stage) and an estimate
+# of the renders still to make, and at the end the measured total. Resumable: the stages done are kept in
+# models/.make-model.json, and `make model` again continues with the first stage not done (a stage stopped mid-way
+# starts over). MODEL_ARGS: --restart (start over), --until STAGE (stop after it), --minutes STAGE=MIN, --name NAME.
+MODEL_ARGS ?=
 model: venv
-	$(BIN)/python -m inspector.training.default_model --train-images $(MODEL_IMAGES) --minutes $(MODEL_MINUTES)
+	$(BIN)/python -m inspector.training.default_model $(MODEL_ARGS)
 
 # The general defect-features checkpoint that fine-tuning starts from (--init pretrain): the synthetic bench
 # plus any labelled datasets given in PRETRAIN_ADD (space-separated data.yaml paths; their test splits are left out).

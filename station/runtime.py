@@ -53,6 +53,7 @@ class StationRuntime:
         model_ready: Callable[[], bool | None] | None = None,
         station_id: str = "bench-1",
         jpeg_quality: int = 80,
+        live_width: int | None = 960,
         history: int = 200,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -62,7 +63,7 @@ class StationRuntime:
         changed = self.changes.bump
         self.cameras = Cameras(sources, specs=specs, fps=fps, on_frame=self._wake.set, changed=changed, clock=clock)
         self.trigger = Trigger(trigger)
-        self.live = LiveView(jpeg_quality)
+        self.live = LiveView(jpeg_quality, live_width)
         self.capture = Captures(
             submit=submit,
             loop=loop,

@@ -92,6 +92,7 @@ def build_runtime(
         label_reader=reader,
         model_ready=model_ready,
         station_id=settings.station_id,
+        live_width=st.live_width,
     )
 
 

@@ -108,13 +108,15 @@ class InspectionService:
     # ------------------------------------------------------------ create
 
     def model_input_side(self) -> int | None:
-        """The long side the serving model letterboxes to: uploads are decoded no larger than that.
+        """The long side an upload is decoded to: the model's input, or the camera's when the detector tiles.
 
-        None (decode whole, up to the pixel budget) when the detector tiles the native pixels.
+        A tiling detector looks at the pixels at the bench camera's scale (the one its model learned
+        defects at); a 20-megapixel photo is brought down to that side first, or its tiles would
+        show the defects larger than the model knows them and cost tens of passes.
         """
         detector = getattr(self.slot.pipeline, "detector", None)
         if getattr(detector, "native_resolution", False):
-            return None
+            return max(self.settings.camera.width, self.settings.camera.height)
         side = getattr(detector, "imgsz", None)
         return side if isinstance(side, int) and side > 0 else None
 

@@ -1,4 +1,4 @@
-"""``inspector data``: the synthetic bench and the dataset tools (import, export, convert, validate, stats, split).
+"""``inspector data``: the synthetic bench (synth, faint) and the dataset tools (import, convert, validate, ...).
 
 Imports here stay light: torch and the renderers load only inside the commands that need them.
 """
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 data_app = typer.Typer(
-    help="Synthetic bench data and dataset tools: synth, import, export, convert, validate, stats, split.",
+    help="Synthetic bench data and dataset tools: synth, faint, import, export, convert, validate, stats, split.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -101,6 +101,38 @@ def synth(
     if contact_sheet is not None:
         p = sheet(contact_sheet, seed=seed, size=wh)
         typer.echo(f"contact sheet: {p} ({p.stat().st_size / 1e6:.2f} MB)")
+
+
+@data_app.command()
+def faint(
+    out: Annotated[Path, typer.Option("--out", help="the contact sheet PNG")] = Path("datasets/faintest_defects.png"),
+    images: Annotated[int, typer.Option("--images", "-n", min=1, help="pictures to render and measure")] = 200,
+    seed: Annotated[int, typer.Option(help="dataset seed of the pictures")] = 0,
+    size: Annotated[str, typer.Option(help="camera size WxH")] = "1280x960",
+    show: Annotated[int, typer.Option("--show", min=1, max=120, help="faintest defects on the sheet")] = 24,
+    as_json: Annotated[bool, typer.Option("--json", help="print every defect's measure as JSON")] = False,
+) -> None:
+    """Measure how plainly each labelled defect shows after the camera; draw the faintest on a contact sheet."""
+    wh = _size(size)
+    import numpy as np
+    import torch
+
+    from inspector.data.synth.dataset import faintest_defects
+    from inspector.data.synth.scene import MIN_VISIBILITY
+
+    torch.set_num_threads(1)
+    path, rows = faintest_defects(out, seed=seed, images=images, n=show, size=wh)
+    if as_json:
+        typer.echo(json.dumps({"sheet": str(path), "floor": MIN_VISIBILITY, "defects": rows}, indent=1))
+        return
+    values = sorted(float(r["reference"]) for r in rows)
+    typer.echo(f"{len(values)} labelled defects in {images} pictures at {size} (floor: {MIN_VISIBILITY:g})")
+    if values:
+        q = np.quantile(values, [0.01, 0.05, 0.1, 0.5])
+        typer.echo("Rose number at 1280x960: 1% {:.1f}, 5% {:.1f}, 10% {:.1f}, median {:.1f}".format(*q))
+        shares = ", ".join(f"{f:g}: {sum(v < f for v in values) / len(values):.1%}" for f in (5, 10, 20, 40, 80))
+        typer.echo(f"share below {shares}")
+    typer.echo(f"contact sheet: {path}")
 
 
 @data_app.command("import")

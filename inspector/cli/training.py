@@ -7,6 +7,7 @@ Importing this module is cheap (no torch, no ultralytics): the CLI's start-up an
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,14 @@ ModelsDirOpt = Annotated[
     typer.Option("--models-dir", help="registry folder (default models/ or INSPECTOR_MODELS_DIR)"),
 ]
 ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="CPU threads (default: every core)")]
+
+
+class TilingChoice(str, Enum):
+    """``detector.tiling``'s values, as a command-line choice."""
+
+    off = "off"
+    item = "item"
+    frame = "frame"
 
 
 def train_cmd(
@@ -241,6 +250,9 @@ def thresholds_cmd(
     ] = None,
     floor: Annotated[float, typer.Option("--floor", min=0.01, max=0.9, help="confidence the model runs at")] = 0.05,
     limit: Annotated[int | None, typer.Option(min=1, help="use only the first N images of the split")] = None,
+    tiling: Annotated[
+        TilingChoice, typer.Option(help="as the station serves: off | item | frame (detector.tiling)")
+    ] = TilingChoice.item,
 ) -> None:
     """Choose each class's confidence threshold by the cost of its misses and false alarms; into meta and card."""
     from inspector.training.card import render_operating_points
@@ -255,6 +267,7 @@ def thresholds_cmd(
         floor=floor,
         threads=threads,
         limit=limit,
+        tiling=tiling.value,
     )
     typer.echo(json.dumps(rec, indent=2) if as_json else render_operating_points(rec))
 

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -25,7 +25,9 @@ from inspector.config import DetectorConfig
 from inspector.data.formats import fingerprint, read_data_yaml
 from inspector.data.formats.yolo import label_path
 from inspector.detect import load_detector
+from inspector.detect.base import Detector
 from inspector.detect.operating import META_KEY, parse_operating_points
+from inspector.detect.tiling import TilingDetector
 from inspector.grading.blindspots import ALL_FAMILIES
 from inspector.imageio import read_image
 from inspector.labelmap import DEFECT_CLASSES, ITEM
@@ -208,8 +210,13 @@ def choose_for_version(
     floor: float = 0.05,
     threads: int | None = None,
     limit: int | None = None,
+    tiling: Literal["off", "item", "frame"] = "off",
 ) -> dict[str, Any]:
-    """Run the version's served detector over the split at ``floor``, choose, store in meta and card."""
+    """Run the version's served detector over the split at ``floor``, choose, store in meta and card.
+
+    ``tiling`` must be the station's: a model served on native-resolution tiles sees more, and
+    more confidently, than on the shrunk frame, so its operating points are chosen on the tiles.
+    """
     costs = load_costs(costs_file)
     spec = read_data_yaml(data_yaml)
     images = spec.image_paths(split)[:limit] if limit else spec.image_paths(split)
@@ -217,8 +224,12 @@ def choose_for_version(
         raise ValueError(f"{data_yaml}: the {split!r} split has no images")
     base = registry.root_dir(root)
     meta = registry.load_meta(version, base)
-    cfg = DetectorConfig(confidence=floor, imgsz=int(meta.get("imgsz", 640)), threads=runtime.configure(threads))
-    detector = load_detector(cfg, registry.check_version(version, base), version)
+    cfg = DetectorConfig(
+        confidence=floor, imgsz=int(meta.get("imgsz", 640)), threads=runtime.configure(threads), tiling=tiling
+    )
+    detector: Detector = load_detector(cfg, registry.check_version(version, base), version)
+    if tiling != "off":
+        detector = TilingDetector.from_config(detector, cfg)
 
     def detect(path: Path) -> Detections:
         return detector.detect([Frame(image=read_image(path), camera_id="thresholds")])[0]
@@ -232,6 +243,7 @@ def choose_for_version(
 
     run = measure(detect, images, truth, detector.class_names)
     rec = record(run, costs, floor, fingerprint(spec, splits=(split,)), split)
+    rec["tiling"] = tiling
     rec["chosen_at"] = registry.now_iso()
     meta = registry.load_meta(version, base)  # re-read: another command may have changed it meanwhile
     meta[META_KEY] = rec

@@ -42,10 +42,12 @@ def run_items(
         source: dict[str, Any] = {"dataset": str(data), "split": split}
     else:
         assert seeds is not None
-        items = held_out_items(seeds, cache=cache, workers=workers)
+        size = (settings.camera.width, settings.camera.height)  # as the station's camera sees them
+        items = held_out_items(seeds, cache=cache, workers=workers, size=size)
         source = {
             "held_out": f"{seeds[0]}:{seeds[-1] + 1}" if seeds else "",
             "render_seed": f"{HELD_OUT_BASE} + item",
+            "size": f"{size[0]}x{size[1]}",
         }
 
     def tick(n: int) -> None:

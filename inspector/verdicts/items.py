@@ -65,18 +65,21 @@ def _decode(data: bytes) -> npt.NDArray[np.uint8]:
     return np.asarray(img, np.uint8)
 
 
-def _render(k: int) -> tuple[bytes, dict[str, Any]]:
-    """Held-out item ``k`` as JPEG bytes and a record of its truth and sidecar."""
+Size = tuple[int, int]
+
+
+def _render(k: int, size: Size) -> tuple[bytes, dict[str, Any]]:
+    """Held-out item ``k``, seen by a camera of ``size`` (width, height), as JPEG bytes and a record of its truth."""
     from inspector.data.synth.dataset import render_sample
 
-    s = render_sample(HELD_OUT_BASE + k)
+    s = render_sample(HELD_OUT_BASE + k, size)
     record = {"xyxy": s.xyxy.tolist(), "class_ids": s.class_ids.tolist(), "meta": s.meta}
     return _jpeg(s.image), record
 
 
-def _write_cached(task: tuple[Path, int]) -> int:
-    folder, k = task
-    data, record = _render(k)
+def _write_cached(task: tuple[Path, int, Size]) -> int:
+    folder, k, size = task
+    data, record = _render(k, size)
     (folder / f"{k}.jpg").write_bytes(data)
     (folder / f"{k}.json").write_text(json.dumps(record), encoding="utf-8")
     return k
@@ -96,34 +99,39 @@ def _item(k: int, data: bytes, record: dict[str, Any]) -> BenchItem:
     )
 
 
-def _cache_is_current(folder: Path, probe: int) -> bool:
+def _cache_is_current(folder: Path, probe: int, size: Size) -> bool:
     """The renderer still draws what the cache holds: one item rendered again has the same bytes."""
     jpg, rec = folder / f"{probe}.jpg", folder / f"{probe}.json"
     if not (jpg.is_file() and rec.is_file()):
         return True  # nothing cached to disagree with
-    data, record = _render(probe)
+    data, record = _render(probe, size)
     same_pixels = hashlib.sha256(data).digest() == hashlib.sha256(jpg.read_bytes()).digest()
     return same_pixels and json.loads(json.dumps(record)) == json.loads(rec.read_text(encoding="utf-8"))
 
 
-def held_out_items(seeds: Sequence[int], cache: Path | None = None, workers: int = 1) -> Iterator[BenchItem]:
-    """Held-out items ``seeds`` in order; with ``cache``, rendered once into that folder and read back after.
+def held_out_items(
+    seeds: Sequence[int], cache: Path | None = None, workers: int = 1, size: Size = (640, 480)
+) -> Iterator[BenchItem]:
+    """Held-out items ``seeds`` in order, as a camera of ``size`` sees them; with ``cache``, rendered once.
 
-    A cache whose first item the renderer no longer draws the same way is rendered anew.
+    The station is judged at its camera's resolution. The renderer draws at the frame's own
+    resolution, so an item seed at another size is another picture (its defects fall elsewhere):
+    compare two sizes by their figures, not item by item. The cache keeps one folder per size; a
+    folder whose first item the renderer no longer draws the same way is rendered anew.
     """
     if cache is None:
         for k in seeds:
-            data, record = _render(k)
+            data, record = _render(k, size)
             yield _item(k, data, record)
         return
-    folder = Path(cache)
+    folder = Path(cache) / f"{size[0]}x{size[1]}"
     folder.mkdir(parents=True, exist_ok=True)
-    if seeds and not _cache_is_current(folder, seeds[0]):
+    if seeds and not _cache_is_current(folder, seeds[0], size):
         for old in folder.glob("*.j*"):
             old.unlink()
     missing = [k for k in seeds if not ((folder / f"{k}.jpg").is_file() and (folder / f"{k}.json").is_file())]
     if missing:
-        tasks = [(folder, k) for k in missing]
+        tasks = [(folder, k, size) for k in missing]
         if workers > 1 and len(missing) >= 4 * workers:
             # spawn, not fork: torch's thread pools do not survive a fork
             with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:

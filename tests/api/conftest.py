@@ -30,7 +30,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from inspector.api.app import create_app
-from inspector.config import Settings, StationConfig, StorageConfig, WebhookConfig
+from inspector.config import CameraConfig, DetectorConfig, Settings, StationConfig, StorageConfig, WebhookConfig
 from inspector.detect.base import Detector, DetectorError
 from inspector.items import ItemInfo
 from inspector.pipeline import InspectionPipeline, build_pipeline
@@ -139,9 +139,21 @@ def _untrained_weights(path: Path) -> Path:
     return path
 
 
+def small_camera(**camera: Any) -> CameraConfig:
+    """A 640x480 camera, for tests that do not care about resolution: a quarter of the default's pixels."""
+    return CameraConfig(width=640, height=480, **camera)
+
+
+def one_pass(**detector: Any) -> DetectorConfig:
+    """The model on the small frame alone: the default tiled pass runs it several times per view."""
+    return DetectorConfig(tiling="off", **detector)
+
+
 def make_settings(tmp_path: Path, *, db_url: str | None = None, station_id: str = "bench-1", **server: Any) -> Settings:
     return Settings(
         station_id=station_id,
+        camera=small_camera(),
+        detector=one_pass(),
         storage=StorageConfig(data_dir=tmp_path / "data", db_url=db_url),
         station=StationConfig(enabled=False),
         webhooks=WebhookConfig(base_delay_s=0.05, max_delay_s=0.2, poll_interval_s=0.05, timeout_s=2.0),

@@ -18,13 +18,13 @@ from fastapi.testclient import TestClient
 from inspector import registry
 from inspector.api.app import create_app
 from inspector.api.hotswap import ModelWatcher
-from inspector.config import DetectorConfig, RegistryConfig
+from inspector.config import RegistryConfig
 from inspector.items import ItemInfo
 from inspector.labelmap import default_labelmap
 from inspector.pipeline import build_pipeline
 from inspector.store import inspections as repo
 from inspector.types import Detections, Frame
-from tests.api.conftest import Api, _untrained_weights, add_keys, jpeg, make_settings
+from tests.api.conftest import Api, _untrained_weights, add_keys, jpeg, make_settings, one_pass
 
 pytestmark = pytest.mark.api
 NAMES = default_labelmap().names
@@ -223,7 +223,7 @@ def test_a_broken_promotion_leaves_the_old_model_serving(two_versions: Path, tmp
     shutil.copytree(two_versions, root)
     settings = make_settings(tmp_path)
     settings.registry = RegistryConfig(root=root)
-    settings.detector = DetectorConfig(imgsz=64)
+    settings.detector = one_pass(imgsz=64)
     pipeline = build_pipeline(settings)
     from inspector.api.service import PipelineSlot
 
@@ -250,7 +250,7 @@ def test_a_model_is_warmed_when_loaded_and_before_it_is_swapped_in(
     shutil.copytree(two_versions, root)
     settings = make_settings(tmp_path)
     settings.registry = RegistryConfig(root=root)
-    settings.detector = DetectorConfig(imgsz=64, warmup=2)
+    settings.detector = one_pass(imgsz=64, warmup=2)
     slot = PipelineSlot()
     calls: list[tuple[str, tuple[int, int], int, str | None]] = []
     real = detect.warm_up
@@ -274,7 +274,7 @@ def test_a_model_is_warmed_when_loaded_and_before_it_is_swapped_in(
     assert calls[-1] == ("swap-b", (640, 480), 2, "swap-a"), "warmed while the old model still served"
     assert pipeline.model_version == "swap-b"
 
-    settings.detector = DetectorConfig(imgsz=64, warmup=0)
+    settings.detector = one_pass(imgsz=64, warmup=0)
     registry.promote("swap-a", by="test", root=root)
     assert watcher.check()["swapped"] is True
     assert len(calls) == 2, "warmup: 0 loads without a warm-up run"
@@ -294,7 +294,7 @@ def test_a_swapped_in_version_runs_at_its_own_size_and_confidence_unless_configu
     meta_path.write_text(json.dumps({**meta, "imgsz": 96, "operating_confidence": 0.4}))
     settings = make_settings(tmp_path)
     settings.registry = RegistryConfig(root=root)
-    settings.detector = DetectorConfig(warmup=0, **configured)
+    settings.detector = one_pass(warmup=0, **configured)
     pipeline = build_pipeline(settings)
     assert (pipeline.detector.imgsz, pipeline.detector.confidence) == (
         configured.get("imgsz", 64),

@@ -15,14 +15,14 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI
 
-from inspector.config import CameraConfig, Settings, StationConfig, StorageConfig
+from inspector.config import Settings, StationConfig, StorageConfig
 from inspector.detect.base import Detector
 from inspector.pipeline import build_pipeline
 from inspector.store.keys import Role, create_key
 from inspector.types import Detections, Frame
 from station.sources import FrameSource
 from station.sources.synthetic import BenchSchedule, SyntheticBenchSource
-from tests.api.conftest import served_app
+from tests.api.conftest import one_pass, served_app, small_camera
 from tests.station.standin import StandinBench
 
 
@@ -122,7 +122,8 @@ class LiveServer:
 def station_settings(tmp_path: Path, *, fps: float = 15.0, **station: Any) -> Settings:
     return Settings(
         storage=StorageConfig(data_dir=tmp_path / "data"),
-        camera=CameraConfig(fps=fps),
+        camera=small_camera(fps=fps),
+        detector=one_pass(),
         station=StationConfig(**station),
     )
 

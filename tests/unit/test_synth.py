@@ -245,3 +245,19 @@ def test_the_packing_slip_qr_code_reads_and_its_text_is_in_the_truth() -> None:
     assert len(qr) == 1 and qr[0]["text"].startswith("RMA-")
     found = decode_codes(np.clip(scene * 255, 0, 255).astype(np.uint8))
     assert ("QR", qr[0]["text"]) in found
+
+
+def test_one_split_alone_is_the_same_images_as_in_the_whole_render(tmp_path: Path) -> None:
+    """``only="val"`` renders the validation images of a render (same indices, same pictures), nothing else."""
+    whole = generate(tmp_path / "whole", 16, seed=7, size=(128, 96), val=0.3, test=0.0, progress=False, workers=1)
+    part = generate(tmp_path / "part", 16, 7, size=(128, 96), val=0.3, test=0.0, progress=False, workers=1, only="val")
+    val = sorted(p.name for p in (whole.parent / "images" / "val").iterdir())
+    assert val and sorted(p.name for p in (part.parent / "images" / "val").iterdir()) == val
+    assert not any((part.parent / "images" / "train").iterdir())
+    for name in val:
+        a = cv2.imread(str(whole.parent / "images" / "val" / name))
+        b = cv2.imread(str(part.parent / "images" / "val" / name))
+        assert np.array_equal(a, b)
+    assert json.loads((part.parent / "dataset.json").read_text())["images"] == len(val)
+    with pytest.raises(ValueError, match="no image"):
+        generate(tmp_path / "none", 2, 7, size=(128, 96), val=0.01, test=0.0, progress=False, workers=1, only="test")

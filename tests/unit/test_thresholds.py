@@ -184,3 +184,50 @@ def test_a_bad_costs_file_is_refused(tmp_path: Path) -> None:
     bad.write_text("cost_miss: {crack: -1}\ncost_false: {default: 1}\n")
     with pytest.raises(ValueError, match="cost_miss"):
         load_costs(bad)
+
+
+class SizeRecorder(ScriptedDetector):
+    """Scripted detections (frame coordinates of a 1280x960 frame), and the size of every frame it was shown."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result)
+        self.sizes: list[tuple[int, int]] = []
+
+    def detect(self, frames: Any) -> list[Any]:
+        self.sizes += [(f.width, f.height) for f in frames]
+        return super().detect(frames)
+
+
+@pytest.mark.parametrize(("tiling", "tiled"), [("off", False), ("item", True)])
+def test_operating_points_are_chosen_on_the_view_the_station_serves(
+    tiling: str, tiled: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chosen with tiling, the served version's detector runs on native tiles too, and the record says so."""
+    import shutil
+
+    import cv2
+
+    from inspector import registry
+    from inspector.training import thresholds
+
+    served = registry.active_version()
+    assert served is not None
+    shutil.copytree(registry.version_dir(served), tmp_path / "models" / served)
+    ds = tmp_path / "ds"
+    for sub in ("images/val", "labels/val"):
+        (ds / sub).mkdir(parents=True)
+    cv2.imwrite(str(ds / "images/val/0.jpg"), np.full((960, 1280, 3), 128, np.uint8))
+    (ds / "labels/val/0.txt").write_text("0 0.5 0.5 0.6 0.6\n3 0.5 0.5 0.05 0.05\n", encoding="utf-8")
+    (ds / "data.yaml").write_text(
+        "train: images/val\nval: images/val\nnames:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(NAMES)),
+        encoding="utf-8",
+    )
+    fake = SizeRecorder(
+        dets([("item", 0.9, (260.0, 200.0, 1020.0, 760.0)), ("crack", 0.6, (610.0, 450.0, 670.0, 510.0))])
+    )
+    monkeypatch.setattr(thresholds, "load_detector", lambda *a, **k: fake)
+    rec = thresholds.choose_for_version(served, ds / "data.yaml", root=tmp_path / "models", tiling=tiling)  # type: ignore[arg-type]
+    assert rec["tiling"] == tiling
+    assert fake.sizes[0] == (1280, 960)
+    assert ((640, 480) in fake.sizes) is tiled
+    assert rec["classes"]["crack"]["truths"] == 1

@@ -16,7 +16,7 @@ import inspector.pipeline as pipeline_module
 from inspector.api.media import decode_all, encode_jpeg
 from inspector.api.service import InspectionService
 from inspector.boxes import join_cut
-from inspector.config import DetectorConfig, Settings
+from inspector.config import CameraConfig, DetectorConfig, Settings
 from inspector.detect.tiling import TilingDetector, spans, tiles_for
 from inspector.labelmap import default_labelmap
 from inspector.types import Detections, Frame, Image
@@ -180,10 +180,10 @@ def _serving(monkeypatch: pytest.MonkeyPatch, backend: PaintedBackend, **detecto
 
 def test_the_setting_off_serves_the_backend_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = PaintedBackend()
-    assert _serving(monkeypatch, backend) is backend
-    tiler = _serving(monkeypatch, backend, tiling="item", imgsz=320)
+    assert _serving(monkeypatch, backend) is backend  # one pass is the default
+    tiler = _serving(monkeypatch, backend, imgsz=320, tiling="item")
     assert isinstance(tiler, TilingDetector)
-    assert tiler.tile == (320, 240) and tiler.backend is backend
+    assert tiler.mode == "item" and tiler.tile == (320, 240) and tiler.backend is backend
 
 
 def test_tiling_is_one_setting_with_known_values() -> None:
@@ -194,19 +194,26 @@ def test_tiling_is_one_setting_with_known_values() -> None:
     assert DetectorConfig.model_validate({"tiling": yaml.safe_load("off")}).tiling == "off"
 
 
-def test_uploads_reach_a_tiling_detector_at_their_own_resolution() -> None:
+def test_uploads_reach_a_tiling_detector_at_the_bench_cameras_scale() -> None:
+    """Tiling sees a 1280x960 upload whole; a larger photo comes down to the camera's side, not to the model's."""
+
     def side(detector: object) -> int | None:
-        service = types.SimpleNamespace(slot=types.SimpleNamespace(pipeline=types.SimpleNamespace(detector=detector)))
+        service = types.SimpleNamespace(
+            slot=types.SimpleNamespace(pipeline=types.SimpleNamespace(detector=detector)),
+            settings=Settings(camera=CameraConfig(width=1280, height=960)),
+        )
         return InspectionService.model_input_side(service)  # type: ignore[arg-type]
 
     plain = types.SimpleNamespace(imgsz=640)
     assert side(plain) == 640
-    assert side(TilingDetector(PaintedBackend(), tile=(640, 480))) is None
+    assert side(TilingDetector(PaintedBackend(), tile=(640, 480))) == 1280
     jpeg = encode_jpeg(scene().image)
+    huge = encode_jpeg(cv2.resize(scene().image, (2560, 1920)))
     small = decode_all([jpeg], 40_000_000, side(plain))[0]
-    native = decode_all([jpeg], 40_000_000, side(TilingDetector(PaintedBackend())))[0]
+    native, shrunk = decode_all([jpeg, huge], 40_000_000, side(TilingDetector(PaintedBackend())))
     assert (small.width, small.size) == (640, (1280, 960))
     assert (native.width, native.height, native.full_size) == (1280, 960, None)
+    assert (shrunk.width, shrunk.height, shrunk.size) == (1280, 960, (2560, 1920))
 
 
 def test_the_synthetic_camera_takes_the_bench_camera_size() -> None:

@@ -202,27 +202,41 @@ def test_onnx_export_with_parity_goes_into_the_card(trained: tuple[Path, Path, s
     assert registry.inspect_version(version, root).ok  # exporting does not disturb the entry
 
 
-def test_make_model_finishes_a_first_stage_on_whole_frames(
+def test_make_model_runs_its_stages_in_two_parts(
     trained: tuple[Path, Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The second stage starts from the first stage's weights, at its own size, and says so."""
+    """Each stage trains on its own size from the version before it; a run stopped after a stage goes on."""
     from inspector.training.default_model import main
+    from inspector.training.model_plan import PROGRESS_FILE
 
     root, _, first = trained
     monkeypatch.chdir(tmp_path)  # the run's work folder (runs/) goes here
-    finish = tmp_path / "finish.yaml"
-    finish.write_text(RECIPE.replace("name: tiny", "name: tiny-finish").replace("imgsz: 64", "imgsz: 96"))
-    args = ["--train-images", "12", "--val", "0.34", "--test-images", "6", "--datasets", str(tmp_path / "synth")]
-    args += ["--models-dir", str(root), "--finish-from", first, "--finish-recipe", str(finish)]
-    assert main([*args, "--name", "tiny-finished", "--promote", "never", "--threads", "2"]) == 0
+    (tmp_path / "a.yaml").write_text(RECIPE.replace("name: tiny", "name: tiny-a").replace("scratch", first))
+    (tmp_path / "b.yaml").write_text(RECIPE.replace("name: tiny", "name: tiny-b").replace("imgsz: 64", "imgsz: 96"))
+    plan = tmp_path / "p.plan.yaml"
+    plan.write_text(
+        "training_data: {images: 7, val: 0.3}\ntest_data: {images: 6}\n"
+        "stages: [{recipe: a.yaml, size: 128x96, minutes: 1}, {recipe: b.yaml, size: 160x120, minutes: 1}]\n"
+    )
+    args = ["--plan", str(plan), "--datasets", str(tmp_path / "synth"), "--models-dir", str(root)]
+    args += ["--name", "tiny-finished", "--promote", "never", "--threads", "2"]
+    assert main([*args, "--until", "1"]) == 0
+    assert not registry.version_dir("tiny-finished", root).exists() and (root / PROGRESS_FILE).is_file()
+    assert main(args) == 0  # continues with stage 2
+    assert not (root / PROGRESS_FILE).exists(), "a finished run leaves no progress behind"
     meta = registry.load_meta("tiny-finished", root)
-    assert [s["version"] for s in meta["training"]["stages"]] == [first, "tiny-finished"]
-    assert meta["init"] == f"version {first}" and meta["imgsz"] == 96
-    assert meta["dataset"]["name"] == "bench-s1-12-df15-d122334"  # the defect-rich training render
-    assert next(iter(meta["evaluations"].values()))["imgsz"] == 96  # evaluated at the finishing size
+    stages = meta["training"]["stages"]
+    assert [(s["recipe"], s["size"]) for s in stages] == [("tiny-a", "128x96"), ("tiny-b", "160x120")]
+    assert stages[1]["version"] == "tiny-finished" and meta["init"] == f"version {stages[0]['version']}"
+    assert registry.load_meta(stages[0]["version"], root)["init"] == f"version {first}"
+    assert meta["dataset"]["name"] == "bench-s1-7-df15-d122334-160x120"  # the last stage's render
+    ev = next(iter(meta["evaluations"].values()))
+    assert ev["imgsz"] == 96 and ev["dataset"]["name"] == "bench-s2-6-test-160x120"
     card = (root / "tiny-finished" / "card.md").read_text()
-    assert "second stage of two: " in card and "both stages together trained for" in card
+    assert "Trained in 2 stages" in card and "| 2 | tiny-finished | tiny-b | 160x120 | 1 min |" in card
     assert registry.active_version(root) != "tiny-finished"  # --promote never
+    points = meta["operating_points"]  # chosen as served, on the validation images drawn with the bench's mix
+    assert points["tiling"] == "item" and points["dataset"]["name"] == "bench-s1-7-val-default-160x120"
 
 
 def test_validation_every_nth_epoch_skips_the_others(tmp_path: Path) -> None:

@@ -207,3 +207,22 @@ def test_cli_json_runs_end_to_end_on_a_rendered_dataset(rendered: list[BenchItem
     out = json.loads(res.stdout[res.stdout.index("{") :])
     assert out["renders"] == 3 and sum(map(sum, out["confusion"]["matrix"])) == 3
     assert out["model_version"] and out["source"]["dataset"] == str(tmp_path) and "definitions" in out
+
+
+@pytest.mark.parametrize("size", [(160, 120), (256, 192)])
+def test_held_out_items_are_seen_at_the_camera_size_and_cached_per_size(size: tuple[int, int], tmp_path: Path) -> None:
+    """Items are rendered at the camera's size, read back from the cache as rendered; each size keeps its own."""
+    fresh = list(held_out_items(range(2), size=size))
+    cached = list(held_out_items(range(2), cache=tmp_path, size=size))
+    again = list(held_out_items(range(2), cache=tmp_path, size=size))  # read back, not rendered
+    assert [it.image.shape[:2] for it in fresh] == [(size[1], size[0])] * 2
+    assert sorted(p.name for p in (tmp_path / f"{size[0]}x{size[1]}").iterdir()) == [
+        "0.jpg",
+        "0.json",
+        "1.jpg",
+        "1.json",
+    ]
+    for a, b, c in zip(fresh, cached, again, strict=True):
+        assert a.meta == b.meta == c.meta
+        assert np.array_equal(b.image, c.image)
+        assert np.abs(a.image.astype(int) - b.image.astype(int)).mean() < 1.0  # the same picture through JPEG

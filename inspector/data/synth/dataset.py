@@ -1,4 +1,4 @@
-"""Writing the synthetic bench out as a YOLO dataset, a contact sheet, and timing it.
+"""Writing the synthetic bench out as a YOLO dataset, contact sheets (samples, faintest defects), and timing it.
 
 Image ``i`` of a dataset with seed ``s`` depends on (s, i) only: it can be
 rendered by any worker process, in any order, and comes out the same. Workers
@@ -26,6 +26,7 @@ from inspector.data.draw import draw_boxes
 from inspector.data.formats.yolo import label_text
 from inspector.data.synth.defects import DEFECTS
 from inspector.data.synth.scene import DEFAULT_MIX, EMPTY_P, Bench, DefectMix, Sample
+from inspector.data.synth.visibility import defect_visibility
 from inspector.items import FAMILIES
 from inspector.labelmap import default_labelmap
 
@@ -53,9 +54,7 @@ def render_sample(seed: int, size: tuple[int, int] = (640, 480)) -> Sample:
 def _render(seed: int, size: tuple[int, int], with_clean: bool, mix: DefectMix = DEFAULT_MIX) -> Any:
     rng = np.random.default_rng([0x5A4D, int(seed)])
     bench = Bench(int(rng.integers(1 << 31)), size)
-    return bench.render(
-        int(rng.integers(1 << 31)), empty=bool(rng.random() < EMPTY_P), with_clean=with_clean, mix=mix
-    )
+    return bench.render(int(rng.integers(1 << 31)), empty=bool(rng.random() < EMPTY_P), with_clean=with_clean, mix=mix)
 
 
 def _init_worker() -> None:
@@ -74,7 +73,9 @@ def _write_one(task: tuple[Path, int, int, int, int, float, float, DefectMix]) -
     img_path = root / "images" / split / f"{stem}.jpg"
     if not cv2.imwrite(str(img_path), r.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
         raise OSError(f"cannot write {img_path}")
-    (root / "labels" / split / f"{stem}.txt").write_text(label_text(r.xyxy, r.class_ids, decimals=6, width=w, height=h), encoding="utf-8")
+    (root / "labels" / split / f"{stem}.txt").write_text(
+        label_text(r.xyxy, r.class_ids, decimals=6, width=w, height=h), encoding="utf-8"
+    )
     meta = {"image": f"images/{split}/{stem}.jpg", "index": index, "dataset_seed": seed, **r.meta}
     (root / "meta" / split / f"{stem}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return {
@@ -106,11 +107,14 @@ def generate(
     progress: bool = True,
     workers: int | None = None,
     mix: DefectMix = DEFAULT_MIX,
+    only: str | None = None,
 ) -> Path:
     """Render ``n_images`` into a YOLO dataset (images/, labels/, meta/ per split); returns its data.yaml.
 
     ``mix`` changes how many items carry defects and how many: a training set may be richer in
-    defects than the test sets, which keep the default.
+    defects than the test sets, which keep the default. ``only`` renders one split's images alone:
+    with another ``mix``, the validation images of a defect-rich training render drawn as the bench
+    draws them (where operating points and base rates are measured), still never trained on.
     """
     if n_images < 1:
         raise ValueError("the number of images must be at least 1")
@@ -125,14 +129,17 @@ def generate(
         for sub in ("images", "labels", "meta"):
             (out_dir / sub / split).mkdir(parents=True, exist_ok=True)
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    tasks = ((out_dir, int(seed), i, w, h, float(val), float(test), mix) for i in range(n_images))
+    indices = [i for i in range(n_images) if only is None or split_of(seed, i, val, test) == only]
+    if not indices:
+        raise ValueError(f"no image of the {n_images} falls in the {only!r} split")
+    tasks = ((out_dir, int(seed), i, w, h, float(val), float(test), mix) for i in indices)
     split_counts: Counter[str] = Counter()
     class_counts: Counter[int] = Counter()
     family_counts: Counter[str] = Counter()
     n_empty = n_free = 0
     t0 = time.perf_counter()
-    with _Results(tasks, n_workers, n_images) as results:
-        for res in _progress(results, n_images, progress):
+    with _Results(tasks, n_workers, len(indices)) as results:
+        for res in _progress(results, len(indices), progress):
             split_counts[res["split"]] += 1
             class_counts.update(res["classes"])
             if res["family"]:
@@ -152,11 +159,12 @@ def generate(
     ]
     data_yaml = out_dir / "data.yaml"
     data_yaml.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    n_items = n_images - n_empty
+    n_items = len(indices) - n_empty
     summary = {
         "generator": "inspector.data.synth",
         "seed": int(seed),
-        "images": n_images,
+        "images": len(indices),
+        **({"only": only, "of_images": n_images} if only else {}),
         "size": [w, h],
         "splits": {s: split_counts.get(s, 0) for s in SPLITS},
         "boxes_per_class": {names[k]: class_counts.get(k, 0) for k in range(len(names))},
@@ -237,6 +245,12 @@ def contact_sheet(
             r = bench.render(k, family=fam, n_defects=1 + k % 3, defect_free=False)
         img = np.asarray(cv2.resize(r.image, (tile_width, th), interpolation=cv2.INTER_AREA), np.uint8)
         tiles.append(draw_boxes(img, r.xyxy * scale, r.class_ids, names) if boxes else img)
+    return _write_grid(path, tiles, cols)
+
+
+def _write_grid(path: Path, tiles: list[npt.NDArray[np.uint8]], cols: int) -> Path:
+    """Tiles of one size as a PNG grid, ``cols`` wide (the last row filled with black)."""
+    tiles = list(tiles)
     while len(tiles) % cols:
         tiles.append(np.zeros_like(tiles[0]))
     sheet = np.vstack([np.hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)])
@@ -245,6 +259,65 @@ def contact_sheet(
     if not cv2.imwrite(str(path), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
         raise OSError(f"cannot write {path}")
     return path
+
+
+def faintest_defects(
+    path: Path,
+    seed: int = 0,
+    images: int = 200,
+    n: int = 24,
+    size: tuple[int, int] = (1280, 960),
+    cols: int = 6,
+    tile: int = 192,
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Measure every labelled defect of ``images`` dataset pictures after the camera; draw the ``n`` faintest.
+
+    Each tile is the camera's own pixels around one defect, twice enlarged for a small one (nearest
+    neighbour, so nothing is smoothed), its box drawn 3 px outside it, and its measure under it: the
+    Rose number at the 1280x960 station camera, the contrast over the noise and the visible area.
+    Returns the PNG and every defect's measure, faintest first.
+    """
+    names = default_labelmap().names
+    found: list[tuple[float, dict[str, Any], npt.NDArray[np.uint8]]] = []
+    for i in range(images):
+        r = _render(image_seed(seed, i), size, with_clean=True)
+        for d, box, cid in zip(r.meta["defects"], r.xyxy[1:], r.class_ids[1:], strict=True):
+            v = defect_visibility(r.image, r.clean, box)
+            row = {"index": i, "class": names[int(cid)], "box": [round(float(b), 1) for b in box], **v.to_dict()}
+            row["scene"] = d["visibility"]  # the number the renderer kept it by, before the camera
+            found.append((v.reference, row, _defect_tile(r.image, box, tile)))
+    found.sort(key=lambda t: t[0])
+    tiles = [_caption(t, row) for _, row, t in found[:n]] or [np.zeros((tile + 34, tile, 3), np.uint8)]
+    return _write_grid(path, tiles, cols), [row for _, row, _ in found]
+
+
+def _defect_tile(image: npt.NDArray[np.uint8], box: npt.ArrayLike, tile: int) -> npt.NDArray[np.uint8]:
+    """The pixels around a defect (at least half the tile, more for a large defect) with its box, as a square."""
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, np.float64).reshape(4))
+    side = int(max(tile // 2, 1.4 * max(x1 - x0, y1 - y0) + 8))
+    h, w = image.shape[:2]
+    side = min(side, h, w)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left = int(np.clip(round(cx - side / 2), 0, w - side))
+    top = int(np.clip(round(cy - side / 2), 0, h - side))
+    crop = np.ascontiguousarray(image[top : top + side, left : left + side])
+    k = tile / side
+    out = np.asarray(cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_NEAREST), np.uint8)
+    p0 = (int((x0 - left) * k) - 3, int((y0 - top) * k) - 3)
+    p1 = (int(np.ceil((x1 - left) * k)) + 3, int(np.ceil((y1 - top) * k)) + 3)
+    cv2.rectangle(out, p0, p1, (0, 220, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def _caption(tile: npt.NDArray[np.uint8], row: dict[str, Any]) -> npt.NDArray[np.uint8]:
+    strip = np.zeros((34, tile.shape[1], 3), np.uint8)
+    top = f"{row['class']}  R {row['reference']:.1f}"
+    low = f"{row['contrast']:.1f}/{row['noise']:.1f} grey, {int(row['area_px'])} px"
+    for y, line in ((13, top), (28, low)):
+        cv2.putText(strip, line, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 230, 230), 1, cv2.LINE_AA)
+    framed = np.vstack([tile, strip])
+    framed[:, -1] = 40  # a thin seam between tiles
+    return framed
 
 
 # ---------------------------------------------------------------------------------- speed

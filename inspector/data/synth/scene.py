@@ -41,6 +41,7 @@ from inspector.data.synth.common import (
 )
 from inspector.data.synth.defects import CLASS_WEIGHT, Painted, options, paint
 from inspector.data.synth.families import RENDERERS
+from inspector.data.synth.visibility import scene_visibility
 from inspector.items import FAMILIES
 from inspector.labelmap import ITEM, default_labelmap
 
@@ -50,6 +51,7 @@ EMPTY_P = 0.06  # share of dataset images with no item on the bench
 LPN_STICKER_P = 0.3  # items that already carry the returns centre's LPN sticker (boxes have their own label)
 VISIBLE_CHANGE = 0.08  # a defect must change the lit picture by this much (0..1) ...
 MIN_VISIBLE_PX = 16  # ... on at least this many pixels to be labelled
+MIN_VISIBILITY = 40.0  # a drawn defect's Rose number before the camera, at 1280x960 (datasets/synthetic.md)
 _BENCH, _ITEM = 0xBE4C, 0x17E3
 
 
@@ -397,6 +399,7 @@ class Bench:
         layout = _Layout(gloss=np.zeros((self.h, self.w), np.float32))
         clean_scene: F32 | None = None
         painted: list[Painted] = []
+        seen: list[float | None] = []
         if empty:
             meta["distractors"] += self._distractors_under(scene, rng, layout)
             if with_clean:
@@ -407,11 +410,13 @@ class Bench:
             m_item, twin = self._lay_item(scene, item, damaged, layout, rng, meta)
             if with_clean:
                 clean_scene = twin
-            burnt = self._burnt_out(damaged.painted, m_item, scene, twin, layout.gloss)
-            if burnt and len(_skip) < 8:
-                # glare hides it: render again without it, so no faint unlabelled defect remains
+            seen = self._visibility(damaged.painted, m_item, scene, twin, layout.gloss)
+            unseen = [k for k, v in enumerate(seen) if v is None or v < MIN_VISIBILITY]
+            if unseen and len(_skip) < 8:
+                # glare hides it, or no one could see it: render again without it, so no faint
+                # unlabelled defect remains
                 drawn = [i for i in range(len(damaged.painted) + len(_skip)) if i not in _skip]
-                more = frozenset(drawn[k] for k in burnt)
+                more = frozenset(drawn[k] for k in unseen)
                 return self.render(
                     item_seed,
                     family=family,
@@ -436,7 +441,7 @@ class Bench:
         if not empty and rng.random() < 0.15:
             self._add_glove(scenes, rng, layout, meta)
         images, out_boxes, params = self._expose(scenes, layout, rng)
-        lab_boxes, lab_ids = _truth(meta, layout, out_boxes, painted, empty)
+        lab_boxes, lab_ids = _truth(meta, layout, out_boxes, painted, seen, empty)
         meta["camera"] = {
             "defocus": round(params.defocus, 3),
             "motion_blur": round(params.motion, 3),
@@ -557,13 +562,21 @@ class Bench:
             min(float(self.h), cy + bh / 2),
         )
 
-    def _burnt_out(self, painted: list[Painted], m: F32, scene: F32, twin: F32, gloss: F32) -> list[int]:
-        """Indices of the defects that no longer show once lit (glare burns a faint one out)."""
-        out = []
-        for k, p in enumerate(painted):
+    def _visibility(self, painted: list[Painted], m: F32, scene: F32, twin: F32, gloss: F32) -> list[float | None]:
+        """Each defect's Rose number once lit, at the station camera's frame; None where glare burns it out.
+
+        Taken on the lit scene with the bench's sensor noise, before the camera, so that dropping a
+        defect costs no exposure. The exposure's own blur is not known yet, so this number only
+        follows the one measured after the camera (``visibility.defect_visibility``, about twice
+        as large, since JPEG smooths the noise); :data:`MIN_VISIBILITY` was set against that one.
+        """
+        _, _, _, _, _, read, shot, _ = self._camera_base
+        out: list[float | None] = []
+        for p in painted:
             q = _to_scene(m, p.hull, pixel=False)
             x0, y0 = max(0, int(q[:, 0].min())), max(0, int(q[:, 1].min()))
             x1, y1 = min(self.w, int(np.ceil(q[:, 0].max()))), min(self.h, int(np.ceil(q[:, 1].max())))
+            value: float | None = None
             if x1 > x0 and y1 > y0:
                 win = (slice(y0, y1), slice(x0, x1))
                 light = self.illumination[win]
@@ -571,8 +584,8 @@ class Bench:
                 a = np.clip(scene[win] * light + spec, 0.0, 1.0)
                 b = np.clip(twin[win] * light + spec, 0.0, 1.0)
                 if int((np.abs(a - b).max(axis=2) > VISIBLE_CHANGE).sum()) >= MIN_VISIBLE_PX:
-                    continue
-            out.append(k)
+                    value = scene_visibility(a, b, read, shot, self.unit)
+            out.append(value)
         return out
 
     def _composite(self, scene: F32, rgb_: F32, alpha: F32, win: tuple[float, float, float, float]) -> None:
@@ -766,7 +779,12 @@ def _item_labels(m_item: F32, canvas: ItemCanvas, damaged: _Damage, layout: _Lay
 
 
 def _truth(
-    meta: dict[str, Any], layout: _Layout, out_boxes: npt.NDArray[np.float32], painted: list[Painted], empty: bool
+    meta: dict[str, Any],
+    layout: _Layout,
+    out_boxes: npt.NDArray[np.float32],
+    painted: list[Painted],
+    seen: list[float | None],
+    empty: bool,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """The labels as the camera left them (boxes pushed out of the frame dropped), and the sidecar's boxes."""
     n_lab = len(layout.boxes)
@@ -775,7 +793,7 @@ def _truth(
         ibox = out_boxes[0]
         iarea = max(1e-6, float((ibox[2] - ibox[0]) * (ibox[3] - ibox[1])))
         meta["item"]["box"] = [round(float(v), 2) for v in ibox]
-        for k, p in enumerate(painted, start=1):
+        for k, (p, vis) in enumerate(zip(painted, seen, strict=True), start=1):
             if not kept[k]:
                 continue
             b = out_boxes[k]
@@ -787,6 +805,7 @@ def _truth(
                     "area_frac": round(float((b[2] - b[0]) * (b[3] - b[1])) / iarea, 5),
                     "box": [round(float(v), 2) for v in b],
                     "kind": p.kind,
+                    "visibility": None if vis is None else round(vis, 1),
                 }
             )
     for cb, cm in zip(out_boxes[n_lab:], layout.code_meta, strict=True):
@@ -803,10 +822,12 @@ def _paint_defects(
     only: tuple[str, ...] | None = None,
     skip: frozenset[int] = frozenset(),
 ) -> list[Painted]:
-    """Paint up to ``want`` defects; those whose index is in ``skip`` are drawn and taken back.
+    """Paint up to ``want`` defects; those whose index is in ``skip`` are drawn and taken back at the end.
 
-    Skipped defects still take their random draws and their place, so every other defect comes
-    out exactly as it did before: that is how a defect the light burns out is removed.
+    Skipped defects still take their random draws, their place and their pixels while the others are
+    drawn, so every other defect comes out as it did before (a defect that would have fallen on a
+    skipped one's pixels is refused or shaped just the same); their own change is then subtracted.
+    That is how a defect the light burns out, or one below the visibility floor, is removed.
     """
     opts = {k: v for k, v in options(c).items() if only is None or k in only}
     if not opts:
@@ -814,6 +835,7 @@ def _paint_defects(
     classes = sorted(opts)
     weights = np.array([CLASS_WEIGHT.get((c.family, k), 1.0) for k in classes])
     placed: list[Painted] = []
+    undo: list[tuple[F32, F32]] = []
     tries = 0
     while len(placed) < want and tries < want * 4:
         tries += 1
@@ -826,12 +848,16 @@ def _paint_defects(
         p = paint(c, img, alpha, cls, zone, sev, rng)
         if p is None:
             continue
-        if any(_overlap(p.box, q.box) > 0.6 for q in placed) or len(placed) in skip:
-            img[:] = snap_img  # overlapping defects would share a box; skipped ones are not wanted
+        if any(_overlap(p.box, q.box) > 0.6 for q in placed):
+            img[:] = snap_img  # overlapping defects would share a box
             alpha[:] = snap_alpha
-            if len(placed) not in skip:
-                continue
+            continue
+        if len(placed) in skip:
+            undo.append((img - snap_img, alpha - snap_alpha))
         placed.append(p)
+    for d_img, d_alpha in undo:
+        np.clip(img - d_img, 0.0, None, out=img)
+        np.clip(alpha - d_alpha, 0.0, 1.0, out=alpha)
     return [p for i, p in enumerate(placed) if i not in skip]
 
 
