@@ -251,10 +251,12 @@ def thresholds_cmd(
     floor: Annotated[float, typer.Option("--floor", min=0.01, max=0.9, help="confidence the model runs at")] = 0.05,
     limit: Annotated[int | None, typer.Option(min=1, help="use only the first N images of the split")] = None,
     tiling: Annotated[
-        TilingChoice, typer.Option(help="as the station serves: off | item | frame (detector.tiling)")
-    ] = TilingChoice.item,
+        TilingChoice | None,
+        typer.Option(help="off | item | frame (default: detector.tiling, as the station is configured to serve)"),
+    ] = None,
 ) -> None:
     """Choose each class's confidence threshold by the cost of its misses and false alarms; into meta and card."""
+    from inspector.config import Settings
     from inspector.training.card import render_operating_points
     from inspector.training.thresholds import DEFAULT_COSTS, choose_for_version
 
@@ -267,7 +269,7 @@ def thresholds_cmd(
         floor=floor,
         threads=threads,
         limit=limit,
-        tiling=tiling.value,
+        tiling=tiling.value if tiling is not None else Settings().detector.tiling,
     )
     typer.echo(json.dumps(rec, indent=2) if as_json else render_operating_points(rec))
 
