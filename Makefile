@@ -10,7 +10,7 @@ THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 export INSPECTOR_THREADS ?= $(THREADS)
 PYTEST_ARGS ?=
 
-.PHONY: venv system-deps run test test-all lint bench bench-grading model pretrain bench-neu bench-transfer clean help
+.PHONY: venv system-deps run test test-all lint bench bench-grading soak model pretrain bench-neu bench-transfer clean help
 
 help:
 	@echo "make run    - start the station (API + operator page) on its embedded defaults"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint   - ruff, mypy and the import layers (lint-imports)"
 	@echo "make bench  - benchmarks, written to bench/results.json"
 	@echo "make bench-grading - item-level verdicts of the served model, written to bench/grading.json"
+	@echo "make soak   - one station under 4 clients and the live view for 20 minutes, written to bench/soak.json"
 	@echo "make model  - train the default model on the synthetic bench (stages; run again to continue a stopped run)"
 	@echo "make pretrain - train the defect-features checkpoint that fine-tuning starts from"
 
@@ -82,6 +83,18 @@ bench-grading: venv
 	$(BIN)/inspector evaluate --items --count $(GRADING_ITEMS) --cache bench/work/grading-items --workers 2 \
 	  --out bench/grading.json --plot bench/grading-reliability.png --records bench/work/grading-records.jsonl \
 	  $(GRADING_ARGS)
+
+# The soak: one `inspector serve` on its embedded defaults (synthetic camera, trigger, live view, the active model) on
+# a temporary data folder, SOAK_CLIENTS API clients without pause and one live-view viewer for SOAK_MINUTES; per
+# window of SOAK_WINDOW_S: requests, errors, POST p50/p99, RSS, descriptors, threads, database and image folder size,
+# and whether the last window is within 10% of the second -> bench/soak.json. Not part of `make test`; fails only on
+# errors or a lost inspection, not on a figure that grows.
+SOAK_MINUTES ?= 20
+SOAK_CLIENTS ?= 4
+SOAK_WINDOW_S ?= 300
+soak: venv
+	$(BIN)/python -m inspector.bench.soak --minutes $(SOAK_MINUTES) --clients $(SOAK_CLIENTS) \
+	  --window-s $(SOAK_WINDOW_S) --out bench/soak.json
 
 # The shipped model: the stages of models/recipes/default-model.plan.yaml, each from the version before it and on
 # the seed-1 training render at its own size (crops, then whole frames, at 640x480; the same at the camera's 1280x960),

@@ -33,6 +33,10 @@ class ServerConfig(_Section):
     inference_workers: int = Field(1, ge=1, le=8, description="threads running the model (one per loaded model)")
     idempotency_wait_s: float = Field(120.0, gt=0, description="how long a retry waits for the first request")
     bootstrap_keys: bool = Field(True, description="on serve, create an admin and an operator key if none exist")
+    max_json_kb: float = Field(64.0, gt=0, description="cap on a JSON request body (uploads have max_upload_mb)")
+    public_docs: bool = Field(
+        True, description="serve /docs and /openapi.json without a key (the contract holds no data); false = key needed"
+    )
 
 
 class StorageConfig(_Section):
@@ -41,6 +45,12 @@ class StorageConfig(_Section):
     busy_timeout_ms: int = Field(30_000, ge=0, description="SQLite: wait this long for a lock")
     image_dir: Path | None = Field(
         None, description="content-addressed image folder, may be shared by a fleet; default data_dir/images"
+    )
+    min_free_mb: float = Field(
+        200.0, ge=0, description="refuse new inspections (507) while the image or database disk has less free space"
+    )
+    connect_timeout_s: float = Field(
+        5.0, gt=0, description="PostgreSQL: give up connecting after this long (requests answer 503, never hang)"
     )
 
     def resolved_db_url(self) -> str:
@@ -137,6 +147,7 @@ class StationConfig(TriggerConfig):
     rma_pattern: str = r"^RMA[-_ :]?[A-Z0-9][A-Z0-9-]{2,39}$"
     lpn_pattern: str = r"^LPN[-_ :]?[A-Z0-9]{4,40}$"
     reference_dir: Path | None = Field(None, description="empty-bench references; None = <data_dir>/station")
+    language: Literal["en", "vi"] = Field("en", description="the operator page's language; the operator may switch")
 
 
 class GradingConfig(_Section):
@@ -156,6 +167,36 @@ class GradingConfig(_Section):
 class DispositionConfig(_Section):
     policy_file: Path | None = Field(None, description="policy YAML; None = shipped default")
     catalogue_file: Path | None = Field(None, description="SKU catalogue CSV or JSON")
+    taxonomy_file: Path | None = Field(
+        None, description="category mapping YAML (the retailer's categories -> rubric, family, value table)"
+    )
+
+
+class ReturnsConfig(_Section):
+    """Expected returns: what the WMS says is coming back, so the bench knows the item from its RMA or LPN."""
+
+    expire_days: float = Field(30.0, gt=0, description="an expected return not inspected by then is forgotten")
+    lookup_url: str | None = Field(
+        None, description="ask the WMS for an unknown RMA: a URL template, e.g. http://wms.local/rma/{rma}"
+    )
+    lookup_timeout_s: float = Field(2.0, gt=0, description="give up on the WMS after this long")
+    lookup_cache_s: float = Field(300.0, ge=0, description="remember a WMS answer (or its absence) this long")
+    demo: bool = Field(
+        True, description="on the synthetic bench, announce the return slips' RMAs as expected returns (a demo)"
+    )
+
+
+class LabelsConfig(_Section):
+    """The disposition label printed on accept or override."""
+
+    printer: str | None = Field(
+        None,
+        description="folder:PATH, cups:QUEUE (lp), tcp:HOST:PORT (raw ZPL, port 9100); None = no printing",
+    )
+    format: Literal["zpl", "pdf"] = "zpl"
+    size: Literal["4x6", "2x1"] = "4x6"
+    retry_s: float = Field(10.0, gt=0, description="a label that did not print is tried again after this")
+    timeout_s: float = Field(5.0, gt=0, description="give up on one attempt to reach the printer after this")
 
 
 class WebhookConfig(_Section):
@@ -166,6 +207,27 @@ class WebhookConfig(_Section):
     poll_interval_s: float = Field(2.0, gt=0, description="how often the worker looks for due deliveries")
     lease_s: float = Field(60.0, gt=0, description="a leased delivery is retried by anyone after this")
     batch_size: int = Field(16, ge=1, description="deliveries sent concurrently per tick")
+    disable_after_days: float = Field(
+        3.0, gt=0, description="a receiver failing every attempt for this long is disabled (event webhook.disabled)"
+    )
+    allow_private_urls: bool = Field(
+        False, description="accept receivers on loopback, link-local or private addresses (a receiver on this host)"
+    )
+
+
+class RetentionConfig(_Section):
+    """How long the views of an inspection are kept; the inspection's record is never pruned."""
+
+    image_days: int | None = Field(
+        None, ge=0, description="prune views and annotated copies older than this; None = keep forever"
+    )
+    keep_days_by_disposition: dict[str, int | None] = Field(
+        default_factory=dict,
+        description="per recommended disposition, e.g. RETURN_TO_VENDOR: null (keep for the claim) or 365",
+    )
+    schedule_hours: float | None = Field(
+        24.0, gt=0, description="serve prunes on this period when image_days is set; None = only `inspector prune`"
+    )
 
 
 class RegistryConfig(_Section):
@@ -218,3 +280,6 @@ class Settings(BaseSettings):
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    returns: ReturnsConfig = Field(default_factory=ReturnsConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)

@@ -52,12 +52,20 @@ class NotFound(InspectorError, LookupError, code="not_found"):
     """The thing asked for does not exist."""
 
 
+class Gone(NotFound, code="gone"):
+    """The thing asked for existed and was removed on purpose (a view pruned by the retention policy)."""
+
+
 class Conflict(InspectorError, code="conflict"):
     """The request clashes with one already made (an idempotency key used twice, or still in use)."""
 
 
 class Busy(InspectorError, code="busy"):
     """The station is too busy right now (a full queue, a locked database); retry after ``retry_after`` s."""
+
+
+class StorageFull(InspectorError, code="storage_full"):
+    """The disk of the images or of the database has no room left; retry once space is freed (507)."""
 
 
 class Unavailable(InspectorError, code="unavailable"):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspector.types import Frame
-from station.sources import FrameSource
+from station.sources import FrameSource, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ class Cameras:
         spec_list = (
             list(specs) if specs is not None else [str(getattr(s, "description", type(s).__name__)) for s in sources]
         )
-        self.feeds = [CameraFeed(s, spec) for s, spec in zip(sources, spec_list, strict=True)]
+        # whatever the caller passes, a camera URL is shown without its credentials
+        self.feeds = [CameraFeed(s, mask_url(spec)) for s, spec in zip(sources, spec_list, strict=True)]
         self.fps = fps
         self._on_frame = on_frame
         self._changed = changed

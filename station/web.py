@@ -17,6 +17,7 @@ import logging
 import mimetypes
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,17 +27,18 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 
 from inspector.api.deps import SettingsDep, StoreDep, has_role, key_for
-from inspector.api.problems import responses
+from inspector.api.problems import Problem, responses
 from inspector.api.service import InspectionService
 from inspector.config import Settings
 from inspector.errors import Conflict
 from inspector.items import ItemInfo
+from inspector.store import Store
 from inspector.store.keys import KeyInfo, Role
 from inspector.types import Frame, Inspection
 from station.capture import Submit
 from station.labels import LabelReader
 from station.runtime import StationRuntime
-from station.sources import FrameSource, open_source
+from station.sources import FrameSource, mask_url, open_source
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +58,8 @@ def build_sources(settings: Settings) -> tuple[list[FrameSource], list[str]]:
     specs: list[str] = []
     for i, spec in enumerate(cam.sources):
         sources.append(open_source(spec, f"cam{i}", fps=cam.fps, width=cam.width, height=cam.height, seed=cam.seed + i))
-        specs.append(_redact(spec))
+        specs.append(mask_url(spec))  # camera URLs may carry a password; the page never shows it
     return sources, specs
-
-
-def _redact(spec: str) -> str:
-    """Camera URLs may carry a password; the page never shows it."""
-    if "://" in spec and "@" in spec.split("://", 1)[1]:
-        scheme, rest = spec.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return spec
 
 
 def build_runtime(
@@ -112,6 +106,7 @@ def _submit(service: InspectionService) -> Submit:
 
 
 VIEW_COOKIE = "inspector_station_key"
+KEY_RECHECK_S = 1.0  # an open live view ends within this long of its key's revocation
 
 
 def _operator(request: Request, settings: SettingsDep, store: StoreDep) -> KeyInfo:
@@ -123,6 +118,15 @@ def _viewer(request: Request, settings: SettingsDep, store: StoreDep) -> KeyInfo
     """The live view: the key as a header, or as the page's session cookie (an ``<img>`` sends no header)."""
     given = request.headers.get("x-api-key") or request.cookies.get(VIEW_COOKIE)
     return has_role(key_for(settings, store, given), Role.OPERATOR, Role.ADMIN)
+
+
+def _still_viewer(settings: Settings, store: Store, given: str | None) -> bool:
+    """Whether the key an open live view was let in with may still watch (not revoked, not demoted)."""
+    try:
+        has_role(key_for(settings, store, given), Role.OPERATOR, Role.ADMIN)
+    except Problem:
+        return False
+    return True
 
 
 # Routes take it before Runtime: the key is checked before anything about the station is told.
@@ -257,12 +261,22 @@ def mount(app: FastAPI, settings: Settings) -> None:
             **responses(401, 403, 503),
         },
     )
-    async def stream(_op: Viewer, runtime: Runtime) -> StreamingResponse:
-        """The live view as multipart JPEG; the page's ``<img>`` authenticates with the session cookie."""
+    async def stream(request: Request, _op: Viewer, runtime: Runtime) -> StreamingResponse:
+        """The live view as multipart JPEG; the page's ``<img>`` authenticates with the session cookie.
+
+        The key is checked again every ``KEY_RECHECK_S`` while the stream is open: revoking it ends the stream.
+        """
+        given = request.headers.get("x-api-key") or request.cookies.get(VIEW_COOKIE)
+        store: Store = request.app.state.store
 
         async def frames() -> AsyncIterator[bytes]:
             last = -1
+            recheck = time.monotonic() + KEY_RECHECK_S
             while not runtime.stopped and not closing():
+                if time.monotonic() >= recheck:
+                    if not await asyncio.to_thread(_still_viewer, settings, store, given):
+                        return
+                    recheck = time.monotonic() + KEY_RECHECK_S
                 seq, jpeg = runtime.latest_jpeg()
                 if jpeg is not None and seq != last:
                     last = seq
@@ -335,11 +349,13 @@ def mount(app: FastAPI, settings: Settings) -> None:
                 "camera_ready": False,
                 "model_ready": service.model_ready(),
                 "message": "the station is off" if not settings.station.enabled else "the station is starting",
+                "storage": await asyncio.to_thread(service.storage_check),
             }
         if after is not None and not closing():
             await runtime.wait_for_change(after, min(wait, 25.0))
         out = runtime.status()
         out["running"] = not runtime.stopped
+        out["storage"] = await asyncio.to_thread(service.storage_check)  # a full or read-only disk: a banner
         return out
 
     @router.get(

@@ -62,6 +62,7 @@ class PostgresServer:
     port: int
     run_as: str | None
     databases: list[str] = field(default_factory=list)
+    options: str = ""  # the server's command-line settings, kept to start it again the same way
 
     @property
     def data(self) -> Path:
@@ -97,6 +98,15 @@ class PostgresServer:
 
     def stop(self) -> None:
         self._run(str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate", "-w", timeout=60)
+
+    def start(self) -> None:
+        """Start the server (again) with its options; raises PostgresUnavailable with its log when it does not."""
+        log = self.root / "server.log"
+        args = ["start", "-D", str(self.data), "-l", str(log), "-o", self.options, "-w", "-t", "60"]
+        started = self._run(str(self.bindir / "pg_ctl"), *args, timeout=90)
+        if started.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise PostgresUnavailable(f"the server did not start: {started.stderr.strip()} {tail}")
 
 
 def _chown_tree(path: Path, user: str) -> None:
@@ -139,7 +149,7 @@ def running_postgres() -> Iterator[PostgresServer]:
         )
         if init.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
-        options = " ".join(
+        server.options = " ".join(
             [
                 "-c listen_addresses=127.0.0.1",
                 f"-c port={server.port}",
@@ -151,23 +161,7 @@ def running_postgres() -> Iterator[PostgresServer]:
                 "-c shared_buffers=64MB",
             ]
         )
-        start = server._run(
-            str(bindir / "pg_ctl"),
-            "start",
-            "-D",
-            str(server.data),
-            "-l",
-            str(root / "server.log"),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "60",
-            timeout=90,
-        )
-        if start.returncode != 0:
-            log = (root / "server.log").read_text(errors="replace")[-2000:] if (root / "server.log").exists() else ""
-            raise PostgresUnavailable(f"the server did not start: {start.stderr.strip()} {log}")
+        server.start()
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -23,8 +23,10 @@ from inspector import __version__
 from inspector.api import problems
 from inspector.api.budget import PixelBudget
 from inspector.api.drift import DriftMonitor, drift_factory
+from inspector.api.guards import BodyLimitMiddleware, KeyCache, KeyFirstMiddleware, SecurityHeadersMiddleware
 from inspector.api.hotswap import ModelWatcher, watcher_factory
-from inspector.api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from inspector.api.metrics import Metrics, MetricsMiddleware
+from inspector.api.retention import retention_factory
 from inspector.api.routes import decisions, feedback, inspections, labelmap, models, ops, policy, webhooks
 from inspector.api.runner import InferenceRunner
 from inspector.api.schemas import ProblemOut
@@ -44,7 +46,7 @@ The contract between the inspection station and the warehouse system.
 Send the views of one returned item to `POST /v1/inspections` and get back the
 detections, the condition grade with its reasons and the recommended disposition
 with every alternative weighed. Record the final decision with
-`POST /v1/inspections/{id}/decision`. Every endpoint but `/v1/health` needs an
+`POST /v1/inspections/{id}/decision`. Every endpoint but {open} needs an
 API key in the `X-API-Key` header (roles: wms, operator, admin). Errors are
 RFC 9457 problem details (`application/problem+json`) with a stable `code`.
 """
@@ -115,7 +117,9 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
     app = FastAPI(
         title="inspector",
         version=__version__,
-        description=DESCRIPTION,
+        description=DESCRIPTION.replace(
+            "{open}", "`/v1/health`, `/docs` and `/openapi.json`" if settings.server.public_docs else "`/v1/health`"
+        ),
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
@@ -129,12 +133,25 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
     app.state.inspections = service
     app.state.model_watcher = watcher
     app.state.drift = drift_monitor
-    app.state.background = [watcher_factory(watcher), drift_factory(drift_monitor)]
+    app.state.last_prune = None  # the report of the last scheduled prune (retention)
+    app.state.background = [
+        watcher_factory(watcher),
+        drift_factory(drift_monitor),
+        retention_factory(settings, store, on_report=lambda r: setattr(app.state, "last_prune", r)),
+    ]
 
     problems.install(app)
     for module in (inspections, decisions, feedback, policy, models, labelmap, webhooks, ops):
         app.include_router(module.router)
-    app.add_middleware(BodyLimitMiddleware, limit_bytes=int(settings.server.max_upload_mb * 1_000_000))
+    # Outermost last: metrics see every answer, every answer gets the security headers, the key is
+    # checked before the body limits read anything.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        upload_bytes=int(settings.server.max_upload_mb * 1_000_000),
+        json_bytes=int(settings.server.max_json_kb * 1_000),
+    )
+    app.add_middleware(KeyFirstMiddleware, settings=settings, keys=KeyCache(store))
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     def openapi() -> dict[str, Any]:

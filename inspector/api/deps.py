@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from inspector.api.budget import PixelBudget
 from inspector.api.drift import DriftMonitor
+from inspector.api.guards import unauthenticated
 from inspector.api.hotswap import ModelWatcher
 from inspector.api.metrics import Metrics
 from inspector.api.problems import Problem
@@ -73,21 +74,11 @@ def key_for(settings: Settings, store: Store, given: str | None) -> KeyInfo:
     if not settings.server.require_auth:
         return ANONYMOUS
     if not given:
-        raise Problem(
-            401,
-            "this endpoint needs an API key in the X-API-Key header",
-            code="missing_api_key",
-            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
-        )
+        raise unauthenticated(missing=True)
     with store.db.read() as s:
         info = lookup(s, given)
     if info is None:
-        raise Problem(
-            401,
-            "the API key is unknown or revoked",
-            code="invalid_api_key",
-            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
-        )
+        raise unauthenticated(missing=False)
     if info.last_used_at is None or (utcnow() - info.last_used_at).total_seconds() > 60:
         try:
             with store.db.write() as s:

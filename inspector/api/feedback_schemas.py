@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class FlagIn(BaseModel):
     """An operator's word on the detections of one view: a defect the model missed, or one that is not there."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: Literal["missed_defect", "false_defect"]
     view: int = Field(0, ge=0, le=31, description="the view (n) the flag is about")
@@ -49,6 +49,7 @@ class FlagOut(BaseModel):
     box: list[float] | None
     note: str | None
     actor: str
+    key_name: str | None = Field(None, description="the name of the API key that flagged it, whatever actor says")
     source: str
 
 

@@ -30,12 +30,25 @@ T = TypeVar("T")
 
 # How often a request whose key was taken over mid-way asks again before it gives up.
 _TAKE_OVERS = 3
+_KEY_COLUMN = 255  # idempotency_keys.key
 
 
 def request_hash(image_digests: Sequence[str], item: dict[str, Any]) -> str:
     """What makes two requests "the same" for idempotency: the image bytes and the item, in order."""
     canon = json.dumps({"images": list(image_digests), "item": item}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+def scoped_key(key_id: str, client_key: str) -> str:
+    """The stored form of a client's Idempotency-Key, scoped to the API key that sent it.
+
+    Keys are often predictable (an RMA number): unscoped, one client could claim another's
+    key first and block it, or be served its inspection. Hashed when it would not fit the column.
+    """
+    scoped = f"{key_id}:{client_key}"
+    if len(scoped) <= _KEY_COLUMN:
+        return scoped
+    return f"{key_id}:sha256:{hashlib.sha256(client_key.encode('utf-8')).hexdigest()}"
 
 
 def _in_use() -> Conflict:

@@ -6,7 +6,13 @@ larger than the serving model needs; what the store keeps is the bytes as sent.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -17,6 +23,11 @@ from inspector.errors import InvalidInput, TooLarge, Unsupported
 from inspector.imageio import ImageError, declared_pixels, decode_image, decode_view
 from inspector.store.images import MEDIA_TYPES, sha256_hex
 from inspector.types import Detections, Frame
+
+log = logging.getLogger("inspector.api")
+
+# Part of every annotated copy's name: change it when the drawing changes, and old copies are no longer used.
+ANNOTATION_VERSION = "1"
 
 # ImageError codes that are a more specific kind of bad input.
 _IMAGE_ERRORS: dict[str, type[InvalidInput]] = {"unsupported_format": Unsupported, "too_many_pixels": TooLarge}
@@ -94,3 +105,37 @@ def annotated_jpeg(data: bytes, records: Sequence[dict[str, Any]], max_pixels: i
     """A stored view with its stored detections drawn, as JPEG."""
     image = decode_image(data, max_pixels=max_pixels)
     return encode_jpeg(draw_detections(image, detections_of(records)), quality=90)
+
+
+def annotated_path(image: Path, records: Sequence[dict[str, Any]]) -> Path:
+    """Where the annotated copy of the stored view ``image`` lives: beside it, named by the view and its detections.
+
+    The retention pruner finds every copy of a view as ``<sha256>.annotated-*.jpg`` next to it.
+    """
+    canon = json.dumps([ANNOTATION_VERSION, list(records)], sort_keys=True, separators=(",", ":"))
+    tag = hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
+    return image.with_name(f"{image.name}.annotated-{tag}.jpg")
+
+
+def cached_annotated_jpeg(image: Path, data: bytes, records: Sequence[dict[str, Any]], max_pixels: int) -> bytes:
+    """The annotated JPEG of a stored view, decoded and drawn once; repeats read the copy kept beside ``image``.
+
+    A copy that cannot be written (a full or read-only disk) is only a lost cache: the JPEG is served anyway.
+    """
+    path = annotated_path(image, records)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    jpeg = annotated_jpeg(data, records, max_pixels)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(jpeg)
+            Path(tmp).replace(path)  # readers see the whole copy or none
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("the annotated copy %s could not be kept: %s", path.name, exc)
+    return jpeg

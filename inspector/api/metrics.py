@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inspector.api.problems import TooLarge
-
+# Methods labelled by name; any other (a client may send "X1", "X2", ...) is counted as OTHER.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -88,7 +88,7 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Counts and times every request by its route template (not its raw path, to bound cardinality)."""
+    """Counts and times every request by its route template and a known method: no client can add series."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -112,53 +112,8 @@ class MetricsMiddleware:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "GET")
+            method = str(scope.get("method", ""))
+            if method not in METHODS:
+                method = "OTHER"
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
-
-
-class BodyLimitMiddleware:
-    """Refuse request bodies over the limit, by Content-Length up front or by counting as they stream in."""
-
-    def __init__(self, app: ASGIApp, limit_bytes: int) -> None:
-        self.app = app
-        self.limit = limit_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.limit:
-                    await _too_large(scope, send, self.limit)
-                    return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise TooLarge(self.limit)
-            return message
-
-        await self.app(scope, counted, send)
-
-
-async def _too_large(scope: Scope, send: Send, limit: int) -> None:
-    from inspector.api.problems import problem_response
-
-    exc = TooLarge(limit)
-    response = problem_response(413, str(exc.detail), code="content_too_large", instance=scope.get("path"))
-    response.headers["connection"] = "close"
-
-    async def _no_body() -> Message:
-        return {"type": "http.disconnect"}
-
-    await response(scope, _no_body, send)

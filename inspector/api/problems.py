@@ -19,9 +19,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inspector import errors
+from inspector.store.faults import storage_fault
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:inspector:problem:"
@@ -35,12 +37,14 @@ _CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    410: "gone",
     413: "content_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "too_many_requests",
     500: "internal_error",
     503: "unavailable",
+    507: "storage_full",
 }
 
 
@@ -71,10 +75,12 @@ _STATUS: dict[type[errors.InspectorError], int] = {
     errors.Unsupported: 415,
     errors.TooLarge: 413,
     errors.InvalidInput: 422,
+    errors.Gone: 410,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.Busy: 503,
     errors.Unavailable: 503,
+    errors.StorageFull: 507,
     errors.Broken: 500,
 }
 
@@ -202,10 +208,21 @@ def install(app: FastAPI) -> None:
             500, "the station hit an internal error; it is logged", code="internal_error", instance=request.url.path
         )
 
+    async def on_storage(request: Request, exc: Exception) -> JSONResponse:
+        """A full or read-only disk, a database out of reach, on any route: 507 or 503, not a 500."""
+        store = getattr(request.app.state, "store", None)
+        fault = storage_fault(exc, store.disk_paths() if store is not None else ())
+        if fault is None:
+            return await on_error(request, exc)
+        log.warning("storage fault on %s %s: %s", request.method, request.url.path, exc)
+        return await on_domain(request, fault)
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(errors.InspectorError, on_domain)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(SQLAlchemyError, on_storage)
+    app.add_exception_handler(OSError, on_storage)
     app.add_exception_handler(Exception, on_error)
 
 
@@ -223,7 +240,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": HTTPStatus(s).phrase,
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
-    for s in (400, 401, 403, 404, 409, 413, 415, 422, 503)
+    for s in (400, 401, 403, 404, 409, 410, 413, 415, 422, 503, 507)
 }
 
 

@@ -14,7 +14,8 @@ REASON_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and Infinity would be stored, then fail every answer and webhook that serialises them.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class _Out(BaseModel):
@@ -131,8 +132,9 @@ class DecisionOut(_Out):
     disposition: str
     reason_code: str | None
     note: str | None
-    actor: str
+    actor: str = Field(description="who decided, as the client says (default: the key's name)")
     key_id: str | None
+    key_name: str | None = Field(None, description="the name of the API key that recorded it, whatever actor says")
     source: str
 
 
@@ -162,6 +164,9 @@ class InspectionOut(_Out):
     timings_ms: dict[str, float]
     decisions: list[DecisionOut]
     final: FinalOut
+    images_pruned_at: datetime | None = Field(
+        None, description="when the retention policy removed the views (their URLs answer 410); null: kept"
+    )
 
 
 def as_served(body: dict[str, Any]) -> dict[str, Any]:
@@ -257,11 +262,11 @@ class ReadyOut(_Out):
 # ----------------------------------------------------------------- webhooks
 
 
-EventType = Literal["inspection.completed", "inspection.decided"]
+EventType = Literal["inspection.completed", "inspection.decided", "webhook.disabled"]
 
 
 def _all_events() -> list[EventType]:
-    return ["inspection.completed", "inspection.decided"]
+    return ["inspection.completed", "inspection.decided", "webhook.disabled"]
 
 
 class WebhookIn(_In):
@@ -279,6 +284,9 @@ class WebhookOut(_Out):
     events: list[str]
     description: str
     created_at: datetime
+    failing_since: datetime | None = Field(None, description="first failed attempt since the last success")
+    disabled_at: datetime | None = Field(None, description="when the station stopped delivering to it")
+    disabled_reason: str | None = Field(None, description="why: 410 Gone, or failing for webhooks.disable_after_days")
     deliveries: dict[str, int] = Field(description="deliveries by status: pending, delivered, dead, cancelled")
 
 

@@ -9,6 +9,7 @@ station's own errors (:mod:`inspector.errors`); the API edge turns them into HTT
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,21 +17,26 @@ from datetime import datetime
 from typing import Any
 
 import anyio
+from sqlalchemy.orm import Session
 
 from inspector.api.idempotency import IdempotencyKeys, request_hash
-from inspector.api.media import annotated_jpeg, digests_of, encode_jpeg, sniff_media_type
+from inspector.api.media import cached_annotated_jpeg, digests_of, encode_jpeg, sniff_media_type
 from inspector.api.metrics import Metrics
 from inspector.api.runner import InferenceRunner, QueueFull
 from inspector.api.schemas import DecisionIn, DecisionOut, as_served
 from inspector.config import Settings
-from inspector.errors import Broken, InvalidInput, NotFound, Unavailable
+from inspector.errors import Broken, Gone, InvalidInput, NotFound, Unavailable
 from inspector.items import ItemInfo
 from inspector.pipeline import InspectionPipeline, item_record
 from inspector.store import Store
 from inspector.store import inspections as repo
 from inspector.store.db import busy_means_retry
+from inspector.store.faults import check_space, disk_check, storage_errors
+from inspector.store.retention import pruned_at, still_named
 from inspector.store.webhooks import add_event
 from inspector.types import Frame, Inspection
+
+log = logging.getLogger("inspector.api")
 
 
 @dataclass
@@ -172,9 +178,10 @@ class InspectionService:
             self.metrics.replays.inc()
             return Created(body)
 
-        return await self.keys.once(
-            key, request.req_hash, lambda lease: self._run_and_store(request, key, lease), replay
-        )
+        with storage_errors(self.store.disk_paths()):  # also a claim's release that fails in the same outage
+            return await self.keys.once(
+                key, request.req_hash, lambda lease: self._run_and_store(request, key, lease), replay
+            )
 
     async def _run_and_store(self, request: _Request, key: str | None, lease: datetime | None) -> Created:
         """Run the pipeline and store the result, under the idempotency ``key`` this request holds."""
@@ -183,6 +190,7 @@ class InspectionService:
             raise Unavailable(
                 f"the station cannot inspect yet: {self.slot.error}", code="model_not_ready", retry_after=30
             )
+        await anyio.to_thread.run_sync(self.check_space)
         frames, images = request.frames, request.images
         inspection_id = repo.new_id()
         station_id = self.settings.station_id
@@ -226,6 +234,7 @@ class InspectionService:
             if images_stored is None:
                 self._put_images(images)
             with self.store.db.write() as s:
+                self._hold_views(s, request)
                 repo.save_inspection(
                     s,
                     body,
@@ -238,10 +247,15 @@ class InspectionService:
                 )
                 add_event(s, "inspection.completed", served)
 
-        with busy_means_retry():
-            if images_stored is not None:
-                await images_stored  # on disk and synced before the row that names them commits
-            await anyio.to_thread.run_sync(persist)
+        try:
+            with storage_errors(self.store.disk_paths()):
+                if images_stored is not None:
+                    await images_stored  # on disk and synced before the row that names them commits
+                await anyio.to_thread.run_sync(persist)
+        except Exception as exc:
+            if getattr(exc, "code", None) != "storage_unavailable":  # out of reach: a clean-up would wait as long
+                await anyio.to_thread.run_sync(self._discard_views, request.digests)
+            raise
         self._notify()
         self.metrics.inspections.labels(body["grade"]["level"], body["disposition"]["path"], request.source).inc()
         return Created(served, inspection)
@@ -249,6 +263,42 @@ class InspectionService:
     def _put_images(self, images: list[bytes]) -> None:
         for data in images:
             self.store.images.put(data)
+
+    def check_space(self) -> None:
+        """507 before the model runs while a disk of the store has less than ``storage.min_free_mb`` free."""
+        check_space(self.store.disk_paths(), self.settings.storage.min_free_mb)
+
+    def storage_check(self) -> dict[str, Any]:
+        """Free space and read-only state of the store's disks, for the operator page's banner."""
+        return disk_check(self.store.disk_paths(), self.settings.storage.min_free_mb)
+
+    def _lock_views(self, s: Session, digests: list[str]) -> list[str]:
+        unique = sorted(set(digests))
+        for digest in unique:  # in one order, so two requests never wait on each other crosswise
+            self.store.db.lock(s, f"image:{digest}")
+        return unique
+
+    def _hold_views(self, s: Session, request: _Request) -> None:
+        """Make sure the views are on disk as their row commits, under the lock ``_discard_views`` takes.
+
+        A failed request sharing a view with this one may have just removed it; it is written again.
+        """
+        self._lock_views(s, request.digests)
+        for data, digest in zip(request.images, request.digests, strict=True):
+            if not self.store.images.exists(digest):
+                self.store.images.put(data)
+
+    def _discard_views(self, digests: list[str]) -> None:
+        """After a store failed: delete its views that no stored inspection names (a full disk keeps no orphans)."""
+        try:
+            with self.store.db.write() as s:
+                unique = self._lock_views(s, digests)
+                named = still_named(s, unique)
+                for digest in unique:
+                    if digest not in named:
+                        self.store.images.remove(digest)
+        except Exception as exc:  # the database is out of reach too: the files stay, named by nothing
+            log.warning("could not remove the views of an inspection that was not stored: %s", exc)
 
     def _body(
         self, inspection: Inspection, request: _Request, pipeline: InspectionPipeline, timings: dict[str, float]
@@ -344,8 +394,16 @@ class InspectionService:
             with self.store.db.read() as s:
                 row = repo.get_image(s, inspection_id, n)
                 body = repo.inspection_body(s, inspection_id) if annotated and row is not None else None
+                pruned = pruned_at(s, inspection_id) if row is not None else None
             if row is None:
                 raise NotFound(f"inspection {inspection_id} has no image {n}")
+            if pruned is not None:
+                raise Gone(
+                    f"the views of inspection {inspection_id} were pruned on {pruned.date().isoformat()} "
+                    "by the retention policy; its record is kept",
+                    code="image_pruned",
+                    pruned_at=pruned.isoformat(),
+                )
             try:
                 data = self.store.images.get(row.sha256)
             except FileNotFoundError as exc:
@@ -353,7 +411,8 @@ class InspectionService:
             if not annotated:
                 return data, row.media_type
             records = body["views"][n]["detections"] if body is not None else []
-            return annotated_jpeg(data, records, self.settings.server.max_pixels), "image/jpeg"
+            image = self.store.images.path_for(row.sha256)
+            return cached_annotated_jpeg(image, data, records, self.settings.server.max_pixels), "image/jpeg"
 
         return await anyio.to_thread.run_sync(read)
 
@@ -366,6 +425,7 @@ class InspectionService:
         actor: str,
         *,
         key_id: str | None = None,
+        key_name: str | None = None,
         source: str = "api",
     ) -> dict[str, Any]:
         """Record a final decision (accept or override); returns the inspection with every decision.
@@ -391,6 +451,7 @@ class InspectionService:
                     note=decision.note,
                     actor=decision.actor or actor,
                     key_id=key_id,
+                    key_name=key_name,
                     source=source,
                 )
                 found = repo.get_inspection(s, inspection_id)

@@ -20,6 +20,29 @@ from inspector.bench.subject import Subject
 from inspector.bench.timing import p50, percentiles, time_calls
 
 
+def wait_ready(base: str, data_dir: Path, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> str:
+    """A bootstrap key of a starting ``inspector serve``, once ``/v1/ready`` answers 200 with it."""
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        keys = data_dir / "bootstrap-keys.txt"
+        if keys.is_file():
+            for line in keys.read_text().splitlines():
+                if "operator" in line or "admin" in line:
+                    key = line.split()[-1]
+                    try:
+                        r = httpx.get(f"{base}/v1/ready", headers={"X-API-Key": key}, timeout=5)
+                        if r.status_code == 200:
+                            return key
+                    except httpx.HTTPError:
+                        pass
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        time.sleep(0.5)
+    raise RuntimeError(f"the server did not become ready in {timeout:.0f} s")
+
+
 class Server:
     """``inspector serve`` in a subprocess on loopback, with its own data folder."""
 
@@ -41,28 +64,7 @@ class Server:
             stderr=subprocess.DEVNULL,
         )
         self.base = f"http://127.0.0.1:{self.port}"
-        self.key = self._wait()
-
-    def _wait(self) -> str:
-        import httpx
-
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            keys = self.data_dir / "bootstrap-keys.txt"
-            if keys.is_file():
-                for line in keys.read_text().splitlines():
-                    if "operator" in line or "admin" in line:
-                        key = line.split()[-1]
-                        try:
-                            r = httpx.get(f"{self.base}/v1/ready", headers={"X-API-Key": key}, timeout=5)
-                            if r.status_code == 200:
-                                return key
-                        except httpx.HTTPError:
-                            pass
-            if self.proc.poll() is not None:
-                raise RuntimeError("the server exited during start-up")
-            time.sleep(0.5)
-        raise RuntimeError("the server did not become ready in 180 s")
+        self.key = wait_ready(self.base, data_dir, self.proc)
 
     def peak_rss_mb(self) -> float:
         return peak_rss_mb(self.proc.pid)
@@ -156,7 +158,7 @@ def load_test(server: Server, image: bytes, clients: int, seconds: float) -> dic
     for t in threads:
         t.join()
     wall = time.time() - t0
-    stored = len(_stored_load_ids(server) & set(ids))
+    stored = len(stored_ids(server.base, server.key, "LOAD-") & set(ids))
     out = percentiles(lat) if lat else {"n": 0}
     return {
         **out,
@@ -172,12 +174,12 @@ def load_test(server: Server, image: bytes, clients: int, seconds: float) -> dic
     }
 
 
-def _stored_load_ids(server: Server) -> set[str]:
-    """The ids of every stored inspection the load test posted, read back page by page."""
+def stored_ids(base: str, key: str, rma_prefix: str) -> set[str]:
+    """The ids of every stored inspection whose RMA starts with ``rma_prefix``, read back page by page."""
     import httpx
 
     seen: set[str] = set()
-    with httpx.Client(base_url=server.base, headers={"X-API-Key": server.key}, timeout=60) as client:
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"limit": 200}
@@ -185,7 +187,7 @@ def _stored_load_ids(server: Server) -> set[str]:
                 params["cursor"] = cursor
             page = client.get("/v1/inspections", params=params).json()
             for item in page["items"]:
-                if str((item.get("item") or {}).get("rma", "")).startswith("LOAD-"):
+                if str((item.get("item") or {}).get("rma", "")).startswith(rma_prefix):
                     seen.add(item["id"])
             cursor = page.get("next_cursor")
             if not cursor:

@@ -34,10 +34,13 @@ class CliError(Exception):
 from inspector.cli.disposition import recommend_command  # noqa: E402
 
 app.command("recommend")(recommend_command)
-from inspector.cli.store import db_app, keys_app  # noqa: E402
+from inspector.cli.store import backup_cmd, db_app, keys_app, prune_cmd, restore_cmd  # noqa: E402
 
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.command("prune")(prune_cmd)
+app.command("backup")(backup_cmd)
+app.command("restore")(restore_cmd)
 from inspector.cli.training import evaluate_cmd, models_app, train_cmd  # noqa: E402
 
 app.command("train")(train_cmd)
@@ -98,6 +101,8 @@ def serve(
         store = open_store(settings.storage)
         try:
             created = bootstrap_keys(store)
+        except FileExistsError as exc:  # something planted at the key file's path: said in one line
+            raise CliError(str(exc)) from exc
         finally:
             store.close()
         if created is not None:
@@ -106,7 +111,23 @@ def serve(
         open_store(settings.storage).close()  # migrate, and fail in one line when the database cannot be used
     app = create_app(settings)
     mount(app, settings)  # the operator page and the cameras, on the same app and event loop
+    _log_station_info()
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="info")
+
+
+def _log_station_info() -> None:
+    """The station's own INFO lines (a model swap, a scheduled prune) on stderr beside uvicorn's.
+
+    Only the station's loggers: a library's INFO (every HTTP request a webhook makes) stays quiet.
+    """
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+    for name in ("inspector", "station"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
 
 
 @app.command()

@@ -69,12 +69,21 @@ def _open(settings: Settings) -> Store:
     return Store(settings.storage).open()
 
 
-def _load(settings: Settings, since: datetime | None) -> tuple[Store, list[dict[str, Any]]]:
+def _load(settings: Settings, since: datetime | None, *, views: bool = False) -> tuple[Store, list[dict[str, Any]]]:
+    """The stored inspections since ``since``; with ``views``, only those whose pictures retention has kept."""
     from inspector.feedback.source import load_inspections
 
     store = _open(settings)
     with store.db.read() as s:
-        return store, load_inspections(s, since=since)
+        found = load_inspections(s, since=since)
+    if not views:
+        return store, found
+    kept = [i for i in found if not i.get("images_pruned_at")]
+    if len(kept) < len(found):
+        typer.echo(
+            f"left out {len(found) - len(kept)} inspections whose views were pruned (retention.image_days)", err=True
+        )
+    return store, kept
 
 
 def _threshold(settings: Settings, inspections: list[dict[str, Any]]) -> float:
@@ -106,7 +115,7 @@ def export_cmd(
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
     settings = _settings(data_dir, db)
-    store, inspections = _load(settings, parse_since(since))
+    store, inspections = _load(settings, parse_since(since), views=True)
     try:
         chosen = label_candidates(inspections)
         if sampled:
@@ -143,7 +152,7 @@ def sample_cmd(
     from inspector.feedback.sampling import sample
 
     settings = _settings(data_dir, db)
-    store, inspections = _load(settings, parse_since(since))
+    store, inspections = _load(settings, parse_since(since), views=out is not None)
     try:
         threshold = _threshold(settings, inspections)
         picked = sample(inspections, settings.feedback.sampling, threshold=threshold, seed=seed)
@@ -234,10 +243,10 @@ def replay_cmd(
     if policy is not None and not policy.is_file():
         raise FileNotFoundError(f"policy file not found: {policy}")
     settings = _settings(data_dir, db)
-    store, inspections = _load(settings, parse_since(since))
+    store, inspections = _load(settings, parse_since(since), views=True)
     try:
         if not inspections:
-            raise ValueError("no stored inspections in that window")
+            raise ValueError("no stored inspections with their views in that window")
         outcomes, model_version, policy_version = replay(
             inspections, store.images, replay_settings(settings, model=model, policy=policy)
         )

@@ -170,3 +170,68 @@ def db_current(data_dir: DataDir = None, db: Db = None) -> None:
         raise unreachable(url, exc) from None
     finally:
         database.dispose()
+
+
+Force = Annotated[bool, typer.Option("--force", help="restore over a data folder that is not empty")]
+
+
+def prune_cmd(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would go; delete nothing")] = False,
+    data_dir: DataDir = None,
+    db: Db = None,
+) -> None:
+    """Delete the views of inspections past their retention (``retention`` settings); the records stay."""
+    from inspector.config import Settings
+    from inspector.store.retention import RetentionPolicy, prune
+
+    settings = Settings()
+    if not RetentionPolicy(settings.retention).active:
+        typer.echo("nothing to prune: no retention is set (INSPECTOR_RETENTION__IMAGE_DAYS)")
+        return
+    store = _open(data_dir, db)
+    try:
+        report = prune(store.db, store.images, settings.retention, dry_run=dry_run)
+    finally:
+        store.close()
+    typer.echo(report.summary())
+
+
+def backup_cmd(
+    dest: Annotated[Path, typer.Argument(help="a new or empty folder for the backup")],
+    data_dir: DataDir = None,
+    db: Db = None,
+) -> None:
+    """Back up a running SQLite station: the database (online), its images and a manifest, into DEST."""
+    from inspector.config import Settings
+    from inspector.store.backup import IMAGES_PART, backup
+    from inspector.store.images import FolderImageStore
+
+    cfg = _storage(data_dir, db)
+    images = FolderImageStore(cfg.resolved_image_dir())
+    manifest = backup(cfg.resolved_db_url(), images, dest, station_id=Settings().station_id)
+    size = manifest["parts"][IMAGES_PART]["bytes"]
+    typer.echo(
+        f"backed up {manifest['counts']['inspections']} inspections (schema {manifest['schema_revision']}) and "
+        f"{manifest['image_files']} image files ({size / 1e6:.1f} MB) to {dest} in {manifest['seconds']:.1f} s"
+    )
+    if manifest["missing_images"]:
+        typer.echo(f"warning: {len(manifest['missing_images'])} named image files were missing", err=True)
+
+
+def restore_cmd(
+    src: Annotated[Path, typer.Argument(help="a folder written by 'inspector backup'")],
+    force: Force = False,
+    data_dir: DataDir = None,
+    db: Db = None,
+) -> None:
+    """Restore a backup into an empty data folder (stop the station first); the parts are checked first."""
+    from inspector.store.backup import restore
+    from inspector.store.images import FolderImageStore
+
+    cfg = _storage(data_dir, db)
+    images = FolderImageStore(cfg.resolved_image_dir())
+    manifest = restore(src, cfg.resolved_db_url(), images, cfg.data_dir, force=force)
+    typer.echo(
+        f"restored {manifest['counts']['inspections']} inspections and {manifest['restored_image_files']} image "
+        f"files from the backup of {manifest['created_at']} into {cfg.data_dir}; the station migrates it at start"
+    )

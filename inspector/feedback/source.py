@@ -30,6 +30,7 @@ def flag_dict(row: FlagRow) -> dict[str, Any]:
         "note": row.note,
         "actor": row.actor,
         "key_id": row.key_id,
+        "key_name": row.key_name,
         "source": row.source,
     }
 
@@ -47,6 +48,7 @@ def add_flag(
     actor: str,
     key_id: str | None,
     source: str,
+    key_name: str | None = None,
 ) -> FlagRow:
     """Append one flag; the inspection and its decisions are left as they are."""
     if kind not in FLAG_KINDS:
@@ -63,6 +65,7 @@ def add_flag(
         note=note,
         actor=actor,
         key_id=key_id,
+        key_name=key_name,
         source=source,
     )
     session.add(row)
@@ -106,7 +109,7 @@ def load_inspections(
         for im in session.scalars(select(ImageRow).where(ImageRow.inspection_id.in_(ids))):
             images[im.inspection_id][im.n] = im
         for r in rows:
-            body = repo.compose(json.loads(r.body), decisions[r.id])
+            body = repo.compose(json.loads(r.body), decisions[r.id], r.images_pruned_at)
             body["flags"] = flags[r.id]
             for view in body.get("views", []):
                 stored = images[r.id].get(int(view["n"]))

@@ -6,13 +6,16 @@ immediate "database is locked", and write transactions that take the write lock
 up front (``BEGIN IMMEDIATE``) so two writers never deadlock on a lock upgrade.
 
 PostgreSQL (psycopg 3) is the store a fleet of stations shares: the same schema
-through the same migrations. Where several processes must agree (migrating,
+through the same migrations. Connecting gives up after ``connect_timeout_s`` and
+waiting for a pooled connection as long, so a server that is down or out of reach
+answers 503 quickly instead of holding requests for a minute. Where several processes must agree (migrating,
 first-start keys) they take a transaction-scoped advisory lock; SQLite needs
 none, its write transactions are already serialised.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import Connection, Engine, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from inspector.errors import Busy
+from inspector.store.faults import storage_errors
 
 MIGRATIONS = "inspector.store:migrations"
 
@@ -52,13 +55,38 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
+# SQLite errors after which a connection is replaced: it was opened while the disk was read-only
+# (it stays read-only after a remount) or its files went away.
+_SQLITE_STALE = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR")
+
+
+def _postgres_connect_args(timeout_s: float) -> dict[str, Any]:
+    """libpq: give up connecting after ``timeout_s``; notice a peer that vanished mid-query (keepalives)."""
+    seconds = max(2, math.ceil(timeout_s))  # libpq treats 1 s as 2 s
+    return {
+        "connect_timeout": seconds,
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": seconds,
+        "keepalives_count": 3,
+        "tcp_user_timeout": seconds * 1000,
+    }
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 30_000, connect_timeout_s: float = 5.0) -> Engine:
     """An engine for ``url``; SQLite gets its durability and locking pragmas on every connection."""
     url = normalize_url(url)
     if not url.startswith("sqlite"):
         # pre_ping: a bench outlives a restart of the central server. At most 12 connections per
         # bench, so that tens of benches fit in the server's max_connections.
-        return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8, pool_timeout=60)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=4,
+            max_overflow=8,
+            pool_timeout=connect_timeout_s,
+            connect_args=_postgres_connect_args(connect_timeout_s),
+        )
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
@@ -85,16 +113,22 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: ExceptionContext) -> None:
+        if engine.url.database:  # which disk to ask when the error is a full or read-only one
+            ctx.original_exception.db_file = Path(engine.url.database)  # type: ignore[attr-defined]
+        name = getattr(ctx.original_exception, "sqlite_errorname", "") or ""
+        if name.startswith(_SQLITE_STALE):  # a fresh connection after the disk is writable again
+            ctx.is_disconnect = True
+
     return engine
 
 
 @contextmanager
 def busy_means_retry() -> Iterator[None]:
-    """A database that is locked or out of reach as :class:`~inspector.errors.Busy`: the caller may retry."""
-    try:
+    """A database that is locked, full or out of reach as the station's error (503 or 507), never a 500."""
+    with storage_errors():
         yield
-    except OperationalError as exc:
-        raise Busy(f"the database is busy ({exc.orig}); retry", code="storage_busy", retry_after=1) from exc
 
 
 def advisory_key(name: str) -> int:
@@ -105,15 +139,21 @@ def advisory_key(name: str) -> int:
 class Database:
     """Sessions for reading and for writing, over one engine."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, connect_timeout_s: float = 5.0) -> None:
         self.url = normalize_url(url)
-        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
+        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, connect_timeout_s=connect_timeout_s)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite database file (its disk can fill up or turn read-only); None for a server."""
+        name = self.engine.url.database
+        return Path(name) if self.dialect == "sqlite" and name and name != ":memory:" else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:

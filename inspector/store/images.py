@@ -64,6 +64,9 @@ class ImageStore(Protocol):
     def check_writable(self) -> None:
         """Raise OSError when nothing can be stored now."""
 
+    def remove(self, digest: str) -> None:
+        """Delete the bytes of ``digest`` (a view whose inspection was never stored); no error if absent."""
+
 
 class FolderImageStore:
     """Write-once image blobs under ``root/ab/cd/<sha256>``, safe for many writers on one folder."""
@@ -89,7 +92,13 @@ class FolderImageStore:
         digest = sha256_hex(data)
         final = self.path_for(digest)
         if final.is_file() and final.stat().st_size == len(data):
-            return digest
+            try:
+                os.utime(final)  # in use again: the retention pruner leaves a recently stored file alone
+                return digest
+            except FileNotFoundError:
+                pass  # pruned meanwhile: write it anew
+            except OSError:
+                return digest  # stored, but not ours to touch (another bench's file on a shared folder)
         created: list[Path] = []
         parent = final.parent
         for d in (parent.parent.parent, parent.parent, parent):
@@ -116,6 +125,9 @@ class FolderImageStore:
 
     def exists(self, digest: str) -> bool:
         return self.path_for(digest).is_file()
+
+    def remove(self, digest: str) -> None:
+        self.path_for(digest).unlink(missing_ok=True)
 
     def check_writable(self) -> None:
         """Raise OSError when a file cannot be created and synced in the store."""

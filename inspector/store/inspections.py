@@ -197,13 +197,17 @@ def decision_dict(d: DecisionRow) -> dict[str, Any]:
         "note": d.note,
         "actor": d.actor,
         "key_id": d.key_id,
+        "key_name": d.key_name,
         "source": d.source,
     }
 
 
-def compose(body: dict[str, Any], decisions: Sequence[DecisionRow]) -> dict[str, Any]:
+def compose(
+    body: dict[str, Any], decisions: Sequence[DecisionRow], images_pruned_at: datetime | None = None
+) -> dict[str, Any]:
     """The inspection as served: the stored recommendation, every decision, and the outcome in force."""
     out = dict(body)
+    out["images_pruned_at"] = images_pruned_at
     history = [decision_dict(d) for d in decisions]
     out["decisions"] = history
     if history:
@@ -242,7 +246,7 @@ def get_inspection(session: Session, inspection_id: str) -> dict[str, Any] | Non
     row = session.scalar(select(InspectionRow).where(InspectionRow.id == inspection_id))
     if row is None:
         return None
-    return compose(json.loads(row.body), _decisions(session, [row.id])[row.id])
+    return compose(json.loads(row.body), _decisions(session, [row.id])[row.id], row.images_pruned_at)
 
 
 def get_image(session: Session, inspection_id: str, n: int) -> ImageRow | None:
@@ -301,7 +305,7 @@ def list_inspections(
     rows = list(session.scalars(q))
     page, more = rows[:limit], len(rows) > limit
     decisions = _decisions(session, [r.id for r in page])
-    items = [compose(json.loads(r.body), decisions[r.id]) for r in page]
+    items = [compose(json.loads(r.body), decisions[r.id], r.images_pruned_at) for r in page]
     return items, (encode_cursor(page[-1].seq) if more and page else None)
 
 
@@ -317,7 +321,9 @@ def add_decision(
     actor: str,
     key_id: str | None,
     source: str,
+    key_name: str | None = None,
 ) -> DecisionRow:
+    """Append one decision: ``actor`` is who the client says decided, ``key_name`` the key that wrote it."""
     row = DecisionRow(
         id=new_id(),
         inspection_id=inspection_id,
@@ -329,6 +335,7 @@ def add_decision(
         note=note,
         actor=actor,
         key_id=key_id,
+        key_name=key_name,
         source=source,
     )
     session.add(row)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -89,6 +90,8 @@ class InspectionRow(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[str | None] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)  # the recommendation JSON, exactly as first served
+    images_pruned_at: Mapped[datetime | None]  # the retention policy removed the views; the record stays
+    return_line: Mapped[int | None] = mapped_column(Integer)  # the expected return's line this item was
 
 
 class ImageRow(Base):
@@ -122,8 +125,9 @@ class DecisionRow(Base):
     disposition: Mapped[str] = mapped_column(String(32))
     reason_code: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200))  # who the client says acted
     key_id: Mapped[str | None] = mapped_column(String(32))
+    key_name: Mapped[str | None] = mapped_column(String(200))  # the key that wrote it, whatever the claim
     source: Mapped[str] = mapped_column(String(32))
 
 
@@ -164,6 +168,8 @@ class WebhookEndpointRow(Base):
     description: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]  # the first failure since the last success
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxRow(Base):
@@ -200,6 +206,51 @@ class DeliveryRow(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class ExpectedReturnRow(Base):
+    """One line of a return the WMS announced: what item to expect, what was paid, why it came back."""
+
+    __tablename__ = "expected_returns"
+    __table_args__ = (UniqueConstraint("rma", "line", name="uq_expected_returns_rma_line"),)
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    rma: Mapped[str] = mapped_column(String(200))
+    line: Mapped[int] = mapped_column(Integer)
+    lpn: Mapped[str | None] = mapped_column(String(200), index=True)
+    sku: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(200))
+    price: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    days_since_sale: Mapped[int | None] = mapped_column(Integer)
+    flags: Mapped[str] = mapped_column(Text)  # JSON list of item flags
+    extra: Mapped[str] = mapped_column(Text)  # JSON object: the WMS's other fields, kept as sent
+    request_hash: Mapped[str] = mapped_column(String(64))  # the same line sent again changes nothing
+    source: Mapped[str] = mapped_column(String(32))  # api | import | lookup | demo
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LabelJobRow(Base):
+    """A disposition label to print; a printer that is down never blocks a decision: the job waits and is retried."""
+
+    __tablename__ = "label_jobs"
+    __table_args__ = (Index("ix_label_jobs_due", "status", "next_attempt_at"),)
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    inspection_id: Mapped[str] = mapped_column(String(36), ForeignKey("inspections.id"), index=True)
+    decision_id: Mapped[str | None] = mapped_column(String(36))
+    format: Mapped[str] = mapped_column(String(8))  # zpl | pdf
+    size: Mapped[str] = mapped_column(String(16))  # 4x6 | 2x1
+    printer: Mapped[str] = mapped_column(String(500))  # where it goes, as configured (no secrets)
+    status: Mapped[str] = mapped_column(String(16))  # pending | printed | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    printed_at: Mapped[datetime | None]
+
+
 class FlagRow(Base):
     """An operator's label flag on one view: a missed defect (maybe with a box) or a false one; appended only."""
 
@@ -215,8 +266,9 @@ class FlagRow(Base):
     class_name: Mapped[str | None] = mapped_column(String(64))
     box: Mapped[str | None] = mapped_column(Text)  # JSON [x1, y1, x2, y2] in the view's pixels
     note: Mapped[str | None] = mapped_column(Text)
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200))  # who the client says acted
     key_id: Mapped[str | None] = mapped_column(String(32))
+    key_name: Mapped[str | None] = mapped_column(String(200))  # the key that wrote it, whatever the claim
     source: Mapped[str] = mapped_column(String(32))
 
 
@@ -225,10 +277,12 @@ __all__ = [
     "Base",
     "DecisionRow",
     "DeliveryRow",
+    "ExpectedReturnRow",
     "FlagRow",
     "IdempotencyRow",
     "ImageRow",
     "InspectionRow",
+    "LabelJobRow",
     "OutboxRow",
     "PolicyRow",
     "UTCDateTime",

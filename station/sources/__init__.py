@@ -13,13 +13,13 @@ from typing import Any
 
 from inspector.data.formats import IMAGE_SUFFIXES
 from station.sources import synthetic
-from station.sources.base import FrameSource, SourceError
+from station.sources.base import FrameSource, SourceError, mask_url
 from station.sources.camera import URL_SCHEMES, Capture, OpenCVSource
 from station.sources.folder import FolderSource
 from station.sources.synthetic import BenchLike
 from station.sources.video import VIDEO_SUFFIXES, VideoFileSource
 
-__all__ = ["FrameSource", "SourceError", "open_source"]
+__all__ = ["FrameSource", "SourceError", "mask_url", "open_source"]
 
 
 def open_source(
@@ -65,5 +65,5 @@ def open_source(
     if path.suffix.lower() in VIDEO_SUFFIXES:
         raise FileNotFoundError(f"video file not found: {path}")
     raise SourceError(
-        f"camera source {spec!r} is not 'synthetic', a device index, a stream URL, a video file or a folder"
+        f"camera source {mask_url(spec)!r} is not 'synthetic', a device index, a stream URL, a video file or a folder"
     )

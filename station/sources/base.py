@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -21,6 +22,38 @@ log = logging.getLogger(__name__)
 
 class SourceError(ValueError):
     """A camera source spec that cannot be used (unknown form, missing file, empty folder)."""
+
+
+# A query parameter whose name holds one of these carries a credential (pwd=, password=, access_token=, apikey=, ...).
+_SECRET_PARAM_WORDS = ("pass", "pwd", "token", "key", "secret", "auth", "user", "login", "cred", "sig")
+
+
+def mask_url(spec: str) -> str:
+    """A camera spec as the page, the API, the logs and the errors show it: no credential in it.
+
+    The whole user info goes (``rtsp://admin:p@ss@cam/s`` -> ``rtsp://***@cam/s``: the host is
+    after the last ``@``), and so do the values of credential-like query parameters.
+    """
+    if "://" not in spec:
+        return spec  # a device, a file, a folder or the synthetic bench
+    try:
+        parts = urlsplit(spec)
+    except ValueError:  # not a URL after all (a stray bracket): show none of it
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    pairs = []
+    for pair in parts.query.split("&") if parts.query else []:
+        name, eq, _value = pair.partition("=")
+        secret = eq and any(word in name.lower() for word in _SECRET_PARAM_WORDS)
+        pairs.append(f"{name}=***" if secret else pair)
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pairs), parts.fragment))
+
+
+def mask_in(text: str, spec: str) -> str:
+    """``text`` (an error from OpenCV, FFmpeg, ...) with ``spec`` replaced by its masked form."""
+    return text.replace(spec, mask_url(spec)) if spec else text
 
 
 @runtime_checkable

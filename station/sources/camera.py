@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from inspector.types import Frame
-from station.sources.base import CaptureState, to_frame
+from station.sources.base import CaptureState, mask_in, mask_url, to_frame
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +113,8 @@ class OpenCVSource(CaptureState):
         return self._describe()
 
     def _describe(self) -> str:
-        if isinstance(self.target, str) and "@" in self.target:
-            # never show camera credentials on the page or in logs
-            scheme, _, rest = self.target.partition("://")
-            return f"{scheme}://***@{rest.split('@', 1)[1]}"
-        return str(self.target)
+        """Never a camera credential on the page, in the API or in the logs."""
+        return mask_url(str(self.target))
 
     def open(self) -> None:
         """Try to connect now; a failure schedules the next attempt instead of raising."""
@@ -133,7 +130,7 @@ class OpenCVSource(CaptureState):
             cap = self._factory(self.target)
             ok = bool(cap.isOpened())
         except Exception as exc:  # a driver or FFmpeg error is one more failed attempt
-            self._error = f"cannot open camera {self._describe()}: {exc}"
+            self._error = f"cannot open camera {self._describe()}: {mask_in(str(exc), str(self.target))}"
         if not ok or cap is None:
             if cap is not None:
                 cap.release()
@@ -183,7 +180,7 @@ class OpenCVSource(CaptureState):
             ok, image = cap.read()
         except Exception as exc:
             ok, image = False, None
-            self._error = str(exc)
+            self._error = mask_in(str(exc), str(self.target))
         if not ok or image is None or not isinstance(image, np.ndarray) or image.size == 0:
             self._bad_reads += 1
             if self._bad_reads >= self._max_bad_reads:

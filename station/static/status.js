@@ -39,6 +39,7 @@ function renderBanners() {
       }
     }
     if (modelReady(s) === false) out.push(banner("bad", "The model is not ready: inspections cannot run until it is loaded."));
+    if (s.storage && s.storage.ok === false) out.push(banner("bad", `${s.storage.detail}. Free space or fix the disk: the station resumes by itself.`));
     if (s.inspections_enabled === false) out.push(banner("warn", "Inspections are off on this server: live view only."));
     const shift = s.shift_check || {};
     for (const cam of shift.cameras || []) {

@@ -156,7 +156,9 @@ def make_settings(tmp_path: Path, *, db_url: str | None = None, station_id: str 
         detector=one_pass(),
         storage=StorageConfig(data_dir=tmp_path / "data", db_url=db_url),
         station=StationConfig(enabled=False),
-        webhooks=WebhookConfig(base_delay_s=0.05, max_delay_s=0.2, poll_interval_s=0.05, timeout_s=2.0),
+        webhooks=WebhookConfig(
+            base_delay_s=0.05, max_delay_s=0.2, poll_interval_s=0.05, timeout_s=2.0, allow_private_urls=True
+        ),
         server=server,
     )
 

@@ -81,6 +81,7 @@ def start_station(name: str, db_url: str, data_dir: Path, image_dir: Path, model
             "INSPECTOR_WEBHOOKS__MAX_DELAY_S": "1",
             "INSPECTOR_WEBHOOKS__POLL_INTERVAL_S": "0.2",
             "INSPECTOR_WEBHOOKS__TIMEOUT_S": "5",
+            "INSPECTOR_WEBHOOKS__ALLOW_PRIVATE_URLS": "true",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -25,7 +25,12 @@ def test_ready_when_model_and_storage_are_up(api: Api) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["ready"] is True
-    assert {k: v["ok"] for k, v in body["checks"].items()} == {"model": True, "database": True, "images": True}
+    assert {k: v["ok"] for k, v in body["checks"].items()} == {
+        "model": True,
+        "database": True,
+        "images": True,
+        "disk": True,
+    }
 
 
 def test_without_a_model_the_api_starts_but_cannot_inspect(tmp_path: Path) -> None:

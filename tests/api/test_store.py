@@ -115,13 +115,18 @@ def test_keys_command_creates_lists_and_revokes(tmp_path: Path) -> None:
     assert bad.exit_code != 0
 
 
-def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+def test_backoff_grows_exponentially_with_full_jitter_and_a_cap() -> None:
+    """Full jitter: retries that failed together spread over the whole window, never past the cap."""
     cfg = WebhookConfig(base_delay_s=2.0, max_delay_s=60.0)
     rng = random.Random(0)
     for attempt, full in [(1, 2.0), (2, 4.0), (3, 8.0), (5, 32.0), (6, 60.0), (20, 60.0)]:
-        delays = [backoff(attempt, cfg, rng).total_seconds() for _ in range(50)]
-        assert all(full / 2 <= d <= full for d in delays)
-        assert max(delays) - min(delays) > full / 10, "jittered"
+        delays = [backoff(attempt, cfg, rng).total_seconds() for _ in range(200)]
+        assert all(cfg.base_delay_s <= d <= full for d in delays), "bounded: from the base delay to the capped ceiling"
+        if full > cfg.base_delay_s:
+            assert len(set(delays)) == len(delays), "jittered: no two retries at the same moment"
+            quarter = (full - cfg.base_delay_s) / 4
+            assert min(delays) < cfg.base_delay_s + quarter, "spread over the whole window, not its top half"
+            assert max(delays) > full - quarter
 
 
 @pytest.mark.parametrize("cursor", ["", "abc", encode_cursor(5)[:-2] + "!!", "eyJzIjogLTF9", "eyJ4IjogMX0"])

@@ -92,7 +92,8 @@ def test_events_are_signed_delivered_and_retried(api: Api, receiver: Receiver) -
     assert reg.status_code == 201, reg.text
     hook = reg.json()
     secret = hook["secret"]
-    assert secret.startswith("whsec_") and hook["events"] == ["inspection.completed", "inspection.decided"]
+    assert secret.startswith("whsec_")
+    assert hook["events"] == ["inspection.completed", "inspection.decided", "webhook.disabled"]
     assert "secret" not in api.client.get("/v1/webhooks", headers=api.h("admin")).json()[0]
 
     rec = api.inspect([jpeg(seed=31)], {"rma": "RMA-W"}).json()
@@ -209,3 +210,56 @@ def test_bad_registrations_are_422(shared_api: Api, body: dict[str, Any]) -> Non
     r = api.client.post("/v1/webhooks", headers=api.h("admin"), json=body)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["refused-by-default", "allowed-by-setting"])
+def test_receivers_on_the_stations_networks_need_the_setting(
+    tmp_path: Path, pipeline: Any, db_url: str | None, allowed: bool
+) -> None:
+    settings = make_settings(tmp_path, db_url=db_url)
+    settings.webhooks.allow_private_urls = allowed
+    app = create_app(settings, pipeline=pipeline)
+    with TestClient(app) as client:
+        admin = {"X-API-Key": add_keys(app)["admin"]}
+        for url in (
+            "http://127.0.0.1:9000/hook",
+            "http://localhost/hook",
+            "http://169.254.169.254/",
+            "http://10.0.0.8/",
+        ):
+            r = client.post("/v1/webhooks", headers=admin, json={"url": url})
+            if allowed:
+                assert r.status_code == 201, r.text
+                continue
+            assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
+            assert r.json()["code"] == "invalid_webhook" and "webhooks.allow_private_urls" in r.json()["detail"]
+        assert len(client.get("/v1/webhooks", headers=admin).json()) == (4 if allowed else 0)
+
+
+def test_a_disabled_endpoint_is_listed_with_its_reason_and_re_enabled(api: Api) -> None:
+    """The station disabled it (410 here): the admin sees why; enabling it delivers what was kept."""
+    gone, watcher = Receiver([410]), Receiver()
+    try:
+        admin = api.h("admin")
+        hook = api.client.post("/v1/webhooks", headers=admin, json={"url": gone.url}).json()
+        api.client.post("/v1/webhooks", headers=admin, json={"url": watcher.url, "events": ["webhook.disabled"]})
+        rec = api.inspect([jpeg(seed=61)]).json()
+        gone.wait_for(1)
+        note = json.loads(watcher.wait_for(1)[0][1])
+        assert note["type"] == "webhook.disabled" and note["data"]["endpoint_id"] == hook["id"]
+
+        listed = {h["id"]: h for h in api.client.get("/v1/webhooks", headers=admin).json()}[hook["id"]]
+        assert listed["disabled_at"] and listed["failing_since"] and "410" in listed["disabled_reason"]
+        assert listed["deliveries"] == {"pending": 1}, "kept for when the receiver comes back"
+
+        enabled = api.client.post(f"/v1/webhooks/{hook['id']}/enable", headers=admin)
+        assert enabled.status_code == 200, enabled.text
+        assert [enabled.json()[k] for k in ("disabled_at", "disabled_reason", "failing_since")] == [None] * 3
+        _, body, status = gone.wait_for(2)[1]
+        assert status == 200 and json.loads(body)["data"]["id"] == rec["id"], "the kept event went out"
+
+        assert api.client.delete(f"/v1/webhooks/{hook['id']}", headers=admin).status_code == 204
+        assert api.client.post(f"/v1/webhooks/{hook['id']}/enable", headers=admin).status_code == 404
+    finally:
+        gone.close()
+        watcher.close()

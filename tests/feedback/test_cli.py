@@ -162,3 +162,42 @@ def test_label_studio_round_trip_takes_back_only_reviewed_tasks(bench: Api, tmp_
     assert "not_reviewed" in r.stderr and "1 images, 1 boxes" in r.stdout
     labels = list((tmp_path / "back" / "labels" / "train").glob("*.txt"))
     assert [p.stem for p in labels] == [Path(reviewed["data"]["image"]).stem]
+
+
+def test_views_pruned_by_retention_are_left_out_of_the_export_with_a_note(tmp_path: Path) -> None:
+    """An export after `inspector prune` takes the inspections whose views are kept and says what it left out."""
+    from datetime import timedelta
+
+    from inspector.config import RetentionConfig
+    from inspector.store.retention import prune
+    from inspector.types import utcnow
+
+    settings = make_settings(tmp_path)
+    app = create_app(settings, pipeline=build_pipeline(settings, detector=FixedDetector()))
+    with TestClient(app) as client:
+        api = Api(app=app, client=client, settings=settings, keys=add_keys(app))
+        ids = [api.inspect([jpeg(seed=i)], ITEM).json()["id"] for i in range(2)]
+        for iid in ids:
+            r = client.post(
+                f"/v1/inspections/{iid}/decision",
+                headers=api.h("operator"),
+                json={"action": "override", "grade": "D", "reason_code": "missed_damage"},
+            )
+            assert r.status_code == 201
+        store = app.state.store
+        old = json.loads(client.get(f"/v1/inspections/{ids[0]}", headers=api.h("operator")).text)
+        later = utcnow() + timedelta(days=40)
+        for view in old["views"]:
+            path = store.images.path_for(view["image"]["sha256"])
+            os.utime(path, (later.timestamp() - 35 * 86400,) * 2)
+        with store.db.write() as s:
+            from inspector.store.models import InspectionRow
+
+            s.query(InspectionRow).filter(InspectionRow.id == ids[1]).update({"created_at": later})
+        report = prune(store.db, store.images, RetentionConfig(image_days=30), now=later)
+        assert report.inspections == 1
+    out = tmp_path / "export"
+    r = run(api, "feedback", "export", "--out", str(out), "--format", "yolo")
+    assert r.returncode == 0, r.stderr
+    assert "left out 1 inspections whose views were pruned" in r.stderr
+    assert "from 1 inspections" in r.stdout

@@ -70,6 +70,7 @@ def server_env(**extra: str) -> dict[str, str]:
             "INSPECTOR_WEBHOOKS__MAX_DELAY_S": "0.3",
             "INSPECTOR_WEBHOOKS__POLL_INTERVAL_S": "0.05",
             "INSPECTOR_WEBHOOKS__TIMEOUT_S": "2",
+            "INSPECTOR_WEBHOOKS__ALLOW_PRIVATE_URLS": "true",
             "INSPECTOR_THREADS": "1",
             "PYTHONUNBUFFERED": "1",
         }

@@ -77,7 +77,9 @@ def station_app(
         storage=StorageConfig(data_dir=tmp / "data"),
         camera=CameraConfig(sources=[str(cam)], fps=2.0),
         station=StationConfig(enabled=True, read_labels=False),
-        webhooks=WebhookConfig(poll_interval_s=0.2, base_delay_s=0.05, max_delay_s=0.2, timeout_s=1.0),
+        webhooks=WebhookConfig(
+            poll_interval_s=0.2, base_delay_s=0.05, max_delay_s=0.2, timeout_s=1.0, allow_private_urls=True
+        ),
     )
     app = served_app(cfg, build_pipeline(cfg, detector=detector))
     with asgi.get_client(app) as client:  # starts the lifespan (store, station) once, as a server would

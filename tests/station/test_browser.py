@@ -108,6 +108,8 @@ def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    # everything the page does must pass its Content-Security-Policy
+    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     pg.goto(server.url + "/")
     # the key prompt, by keyboard only
     pg.wait_for_selector("#key-dialog[open]")

@@ -146,6 +146,7 @@ def test_a_missing_or_corrupt_threshold_file_keeps_the_card(
     store = SimpleNamespace(
         db=SimpleNamespace(ping=lambda: None, dialect="sqlite"),
         images=SimpleNamespace(check_writable=lambda: None, location="mem"),
+        disk_paths=lambda: [],
     )
     body = readiness(store, SimpleNamespace(pipeline=pipe, error=None))  # type: ignore[arg-type]
     assert body["ready"] and str(path) in body["checks"]["model"]["detail"]

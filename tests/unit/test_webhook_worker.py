@@ -96,3 +96,61 @@ def test_a_worker_stopped_while_it_takes_a_lease_hands_that_lease_back(
     status, leased_until, attempts = _lease_of(db)
     assert (status, attempts) == ("pending", 0)
     assert leased_until is None, "a lease taken while the worker stopped is handed back"
+
+
+def test_an_outage_is_logged_once_and_its_end_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database down for many ticks gives one warning and one recovery line, not a traceback per tick."""
+    calls = {"n": 0}
+    real = WebhookWorker._lease
+
+    def flaky(self: WebhookWorker, limit: int, busy: tuple[str, ...]) -> list[object]:
+        calls["n"] += 1
+        if calls["n"] <= 6:
+            raise RuntimeError("server closed the connection unexpectedly")
+        return real(self, limit, busy)  # type: ignore[return-value]
+
+    monkeypatch.setattr(WebhookWorker, "_lease", flaky)
+
+    async def scenario() -> None:
+        worker = WebhookWorker(db, WebhookConfig(poll_interval_s=0.01))
+        async with worker.running():
+            for _ in range(500):
+                if calls["n"] > 8:
+                    break
+                await asyncio.sleep(0.01)
+
+    with caplog.at_level("WARNING", logger="inspector.webhooks"):
+        asyncio.run(scenario())
+    assert calls["n"] > 8
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "database" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert "cannot reach the database" in lines[0] and "server closed" in lines[0]
+    assert "again" in lines[1]
+    assert not any(r.exc_info for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_a_failed_attempt_is_logged_without_the_urls_query(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    database.migrate()
+    with database.write() as s:
+        add_endpoint(s, "http://127.0.0.1:9/hook?token=s3cret", ["inspection.completed"])
+        add_event(s, "inspection.completed", {"id": "insp_1"})
+
+    async def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500)
+
+    async def scenario() -> None:
+        worker = WebhookWorker(database, WebhookConfig(poll_interval_s=0.01), transport=httpx.MockTransport(refuse))
+        async with worker.running():
+            for _ in range(500):
+                if any("attempt" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.01)
+
+    with caplog.at_level("WARNING", logger="inspector.webhooks"):
+        asyncio.run(scenario())
+    shown = [r.getMessage() for r in caplog.records if "attempt" in r.getMessage()]
+    assert shown and "http://127.0.0.1:9/hook" in shown[0]
+    assert "s3cret" not in "\n".join(r.getMessage() for r in caplog.records)

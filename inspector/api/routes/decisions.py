@@ -29,4 +29,4 @@ async def decide(
     Nothing is overwritten: the recommendation stays as it was served, the new
     decision is appended to ``decisions``, and ``final`` shows the newest one.
     """
-    return await service.decide(inspection_id, decision, key.name, key_id=key.id, source="api")
+    return await service.decide(inspection_id, decision, key.name, key_id=key.id, key_name=key.name, source="api")

@@ -42,7 +42,9 @@ def check_flag(body: dict[str, Any], flag: FlagIn) -> str | None:
     return None
 
 
-def _add(store: Store, inspection_id: str, flag: FlagIn, actor: str, key_id: str | None) -> dict[str, Any]:
+def _add(
+    store: Store, inspection_id: str, flag: FlagIn, actor: str, key_id: str | None, key_name: str | None
+) -> dict[str, Any]:
     with store.db.write() as s:
         body = repo.inspection_body(s, inspection_id)
         if body is None:
@@ -64,6 +66,7 @@ def _add(store: Store, inspection_id: str, flag: FlagIn, actor: str, key_id: str
             note=flag.note,
             actor=actor,
             key_id=key_id,
+            key_name=key_name,
             source="api",
         )
         return flag_dict(row)
@@ -79,7 +82,7 @@ def _add(store: Store, inspection_id: str, flag: FlagIn, actor: str, key_id: str
 async def post_flag(inspection_id: InspectionId, flag: FlagIn, key: OperatorKey, store: StoreDep) -> dict[str, Any]:
     """A label candidate from the operator: ``missed_defect`` (optionally with a box and a class) or
     ``false_defect`` (pointing at one of the view's detections). Appended; the inspection is unchanged."""
-    return await anyio.to_thread.run_sync(_add, store, inspection_id, flag, key.name, key.id)
+    return await anyio.to_thread.run_sync(_add, store, inspection_id, flag, key.name, key.id, key.name)
 
 
 @router.get(

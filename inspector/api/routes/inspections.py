@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from inspector.api.deps import AnyKey, PixelBudgetDep, ServiceDep, SettingsDep
+from inspector.api.guards import strict_json
+from inspector.api.idempotency import scoped_key
 from inspector.api.media import decode_all, digests_of, request_pixels
 from inspector.api.problems import Problem, responses, validation_errors
 from inspector.api.schemas import InspectionOut, InspectionPage, ItemIn
@@ -31,9 +33,11 @@ def parse_item(raw: str | None) -> ItemInfo:
     if raw is None or not raw.strip():
         return ItemInfo()
     try:
-        data = json.loads(raw)
+        data = strict_json(raw, where="item")
     except json.JSONDecodeError as exc:
         raise Problem(422, f"item is not valid JSON: {exc.msg} at character {exc.pos}", code="bad_item_json") from exc
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise Problem(422, f"item is not valid JSON: {exc}", code="bad_item_json") from exc
     if not isinstance(data, dict):
         raise Problem(422, "item must be a JSON object", code="bad_item_json")
     try:
@@ -61,7 +65,7 @@ def multipart_body(request: Request) -> None:
     status_code=201,
     response_model=InspectionOut,
     summary="Inspect one returned item",
-    responses=responses(401, 403, 409, 413, 415, 422, 503),
+    responses=responses(401, 403, 409, 413, 415, 422, 503, 507),
 )
 async def create_inspection(
     key: AnyKey,
@@ -80,7 +84,8 @@ async def create_inspection(
             alias="Idempotency-Key",
             max_length=255,
             pattern=r"^[\x21-\x7e]+$",
-            description="a retry with the same key and body gets the stored response; another body gets 409",
+            description="a retry with the same key and body gets the stored response; another body gets 409 "
+            "(keys are per API key: another client's same key is another request)",
         ),
     ] = None,
 ) -> Response:
@@ -110,7 +115,7 @@ async def create_inspection(
         created = await service.create(
             frames,
             item_info,
-            idempotency_key=idempotency_key,
+            idempotency_key=scoped_key(key.id, idempotency_key) if idempotency_key is not None else None,
             source="api",
             images=blobs,
             created_by=key.id,
@@ -175,7 +180,7 @@ async def get_inspection(inspection_id: InspectionId, _key: AnyKey, service: Ser
     response_class=Response,
     responses={
         200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}, "description": "the image"},
-        **responses(401, 403, 404, 422),
+        **responses(401, 403, 404, 410, 422),
     },
 )
 async def get_image(
@@ -185,7 +190,10 @@ async def get_image(
     service: ServiceDep,
     annotated: Annotated[bool, Query(description="1: a JPEG with the detections drawn")] = False,
 ) -> Response:
-    """The original bytes as uploaded, or with ``?annotated=1`` a JPEG with the boxes drawn."""
+    """The original bytes as uploaded, or with ``?annotated=1`` a JPEG with the boxes drawn.
+
+    ``410 image_pruned`` once the retention policy has removed the views (the inspection stays readable).
+    """
     data, media_type = await service.image(inspection_id, n, annotated=annotated)
     return Response(
         content=data, media_type=media_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}

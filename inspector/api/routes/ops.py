@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from inspector import __version__
-from inspector.api.deps import AnyKey, MetricsDep, SlotDep, StoreDep
+from inspector.api.deps import AnyKey, MetricsDep, SettingsDep, SlotDep, StoreDep
 from inspector.api.problems import responses
 from inspector.api.schemas import HealthOut, ReadyOut
 from inspector.api.service import PipelineSlot
 from inspector.store import Store
+from inspector.store.faults import disk_check
 
 router = APIRouter(tags=["ops"])
 
@@ -25,7 +26,7 @@ async def health() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-def readiness(store: Store, slot: PipelineSlot) -> dict[str, Any]:
+def readiness(store: Store, slot: PipelineSlot, min_free_mb: float = 0.0) -> dict[str, Any]:
     checks: dict[str, dict[str, Any]] = {}
     if slot.pipeline is not None:
         note = getattr(slot.pipeline, "operating_note", None)  # still serving, on the card's operating points
@@ -43,6 +44,10 @@ def readiness(store: Store, slot: PipelineSlot) -> dict[str, Any]:
         checks["images"] = {"ok": True, "detail": f"{store.images.location} is writable"}
     except OSError as exc:
         checks["images"] = {"ok": False, "detail": f"{store.images.location}: {exc.strerror or exc}"}
+    try:
+        checks["disk"] = disk_check(store.disk_paths(), min_free_mb)
+    except OSError as exc:
+        checks["disk"] = {"ok": False, "detail": f"the disks cannot be read: {exc.strerror or exc}"}
     return {"ready": all(c["ok"] for c in checks.values()), "checks": checks}
 
 
@@ -52,9 +57,9 @@ def readiness(store: Store, slot: PipelineSlot) -> dict[str, Any]:
     summary="Readiness",
     responses={503: {"model": ReadyOut, "description": "not ready; the checks say why"}, **responses(401, 403)},
 )
-async def ready(_key: AnyKey, store: StoreDep, slot: SlotDep) -> JSONResponse:
-    """Ready when the model is loaded and the database and image folder are writable; 503 otherwise."""
-    body = await anyio.to_thread.run_sync(readiness, store, slot)
+async def ready(_key: AnyKey, settings: SettingsDep, store: StoreDep, slot: SlotDep) -> JSONResponse:
+    """Ready when the model is loaded, the database and image folder are writable and have room; 503 otherwise."""
+    body = await anyio.to_thread.run_sync(readiness, store, slot, settings.storage.min_free_mb)
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 
