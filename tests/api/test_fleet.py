@@ -413,7 +413,8 @@ def check(
 
     with db.read() as s:
         rows = s.execute(text("SELECT id, station_id FROM inspections")).all()
-        keys = dict(s.execute(text("SELECT key, inspection_id FROM idempotency_keys WHERE status = 'done'")).all())
+        done = s.execute(text("SELECT key, inspection_id FROM idempotency_keys WHERE status = 'done'")).all()
+        keys = {k.split(":", 1)[1]: iid for k, iid in done}  # stored per API key: "<key id>:<client key>"
         deliveries = collections.Counter(
             dict(s.execute(text("SELECT status, count(*) FROM webhook_deliveries GROUP BY status")).all())
         )
