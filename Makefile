@@ -31,14 +31,16 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # Debian packages the tests and the bench use, installed when missing: chromium (the operator page is tested
-# in it, driven by Playwright; Playwright's own browser download is not used) and postgresql (the API tests
-# also run on a real server they start in a temporary folder). Without root or sudo, or offline, it says so
+# in it, driven by Playwright; Playwright's own browser download is not used), postgresql (the API tests
+# also run on a real server they start in a temporary folder) and poppler-utils (pdftoppm rasterises the PDF
+# labels whose bar codes the tests decode). Without root or sudo, or offline, it says so
 # and the tests that need them skip; SYSTEM_DEPS_STRICT=1 (CI) fails instead.
 SYSTEM_DEPS_STRICT ?=
 system-deps:
 	@missing() { \
 	  command -v chromium >/dev/null 2>&1 || [ -n "$$INSPECTOR_CHROMIUM" ] || echo chromium; \
 	  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || echo postgresql; \
+	  command -v pdftoppm >/dev/null 2>&1 || echo poppler-utils; \
 	}; \
 	want=$$(missing); \
 	if [ -n "$$want" ]; then \

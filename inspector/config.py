@@ -34,6 +34,7 @@ class ServerConfig(_Section):
     idempotency_wait_s: float = Field(120.0, gt=0, description="how long a retry waits for the first request")
     bootstrap_keys: bool = Field(True, description="on serve, create an admin and an operator key if none exist")
     max_json_kb: float = Field(64.0, gt=0, description="cap on a JSON request body (uploads have max_upload_mb)")
+    max_bulk_mb: float = Field(8.0, gt=0, description="cap on a bulk push of expected returns (POST /v1/returns)")
     public_docs: bool = Field(
         True, description="serve /docs and /openapi.json without a key (the contract holds no data); false = key needed"
     )
@@ -197,6 +198,9 @@ class LabelsConfig(_Section):
     size: Literal["4x6", "2x1"] = "4x6"
     retry_s: float = Field(10.0, gt=0, description="a label that did not print is tried again after this")
     timeout_s: float = Field(5.0, gt=0, description="give up on one attempt to reach the printer after this")
+    give_up_h: float = Field(
+        24.0, gt=0, description="a label still not printed after this long is marked failed (reprint from the page)"
+    )
 
 
 class WebhookConfig(_Section):

@@ -23,6 +23,7 @@ from inspector.detect.operating import (
     read_override,
 )
 from inspector.disposition import Catalogue, Policy, load_catalogue, load_policy, recommend
+from inspector.disposition.loaders import serving_catalogue_file
 from inspector.errors import InspectorError, Refused
 from inspector.grading import (
     BlindSpots,
@@ -36,6 +37,7 @@ from inspector.grading import (
 )
 from inspector.grading.assessment import find_item_box
 from inspector.items import ItemInfo, Sku
+from inspector.taxonomy import FAMILIES_ONLY, Taxonomy, load_taxonomy
 from inspector.types import Detections, Frame, Inspection, View
 
 log = logging.getLogger(__name__)
@@ -93,8 +95,10 @@ class Pipeline:
         family: FamilyModel | None = None,
         learned: dict[str, GradeModel] | None = None,
         blind_spots: bool = True,
+        taxonomy: Taxonomy | None = None,
     ) -> None:
         self.detector = detector
+        self.taxonomy = taxonomy or FAMILIES_ONLY
         self.blind_spots = blind_spots
         self.rubric = rubric
         self._policy = policy
@@ -115,6 +119,10 @@ class Pipeline:
     @property
     def rubric_version(self) -> str:
         return self.rubric.version
+
+    @property
+    def taxonomy_version(self) -> str:
+        return self.taxonomy.version
 
     @property
     def policy(self) -> Policy:
@@ -174,9 +182,10 @@ class Pipeline:
             learned=self.learned,
             class_confidence=operating.thresholds if operating is not None else None,
             blind_spots=self._blind(operating),
+            taxonomy=self.taxonomy,
         )
         t3 = time.perf_counter()
-        disposition = recommend(grade, sku=sku, item=item, policy=policy)
+        disposition = recommend(grade, sku=sku, item=item, policy=policy, taxonomy=self.taxonomy)
         t4 = time.perf_counter()
         return Inspection(
             id=inspection_id,
@@ -185,7 +194,7 @@ class Pipeline:
             grade=grade,
             disposition=disposition,
             model_version=detector.model_version,
-            item=item_record(item, sku),
+            item=item_record(item, sku) | self._mapping(item, sku),
             timings_ms={
                 "quality": (t1 - t0) * 1000,
                 "detect": (t2 - t1) * 1000,
@@ -195,6 +204,11 @@ class Pipeline:
             },
             station_id=station_id,
         )
+
+    def _mapping(self, item: ItemInfo, sku: Sku | None) -> dict[str, Any]:
+        """How the item's category was mapped (rubric, family, value table), for the record."""
+        category = sku.category if sku is not None else item.category
+        return {"taxonomy": self.taxonomy.resolve(category).to_dict()} if category is not None else {}
 
     def _family(self, frames: Sequence[Frame], detections: Sequence[Detections]) -> FamilyPrediction | None:
         """The family of the most confidently found item over all views, when a classifier is loaded."""
@@ -224,8 +238,12 @@ def item_record(item: ItemInfo, sku: Sku | None = None) -> dict[str, Any]:
         "days_since_sale": item.days_since_sale,
         "flags": sorted(item.flags),
     }
+    if item.line is not None:  # only when named: the record (and request hash) of an item without one is as before
+        out["line"] = item.line
     if sku is not None:
         out["catalogue"] = {"sku": sku.sku, "category": sku.category, "price_new": sku.price_new, "name": sku.name}
+        if sku.extra:
+            out["catalogue"]["extra"] = dict(sku.extra)
     return out
 
 
@@ -304,7 +322,10 @@ def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipe
             detector = load_serving_detector(settings, weights, version)
         rubric = load_rubrics(settings.grading.rubric_dir)
         policy = load_policy(settings.disposition.policy_file)
-        catalogue = load_catalogue(settings.disposition.catalogue_file)
+        catalogue = load_catalogue(
+            serving_catalogue_file(settings.disposition.catalogue_file, settings.storage.data_dir)
+        )
+        taxonomy = load_taxonomy(settings.disposition.taxonomy_file)
         family: FamilyModel | None = None
         if settings.grading.family_model is not None:
             from inspector.grading.family import FamilyClassifier
@@ -325,4 +346,5 @@ def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipe
         family=family,
         learned=learned,
         blind_spots=settings.grading.blind_spots,
+        taxonomy=taxonomy,
     )

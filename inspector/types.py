@@ -268,9 +268,16 @@ class Reason:
     text: str
     code: str = ""
     detections: tuple[tuple[int, int], ...] = ()  # (view index, row index)
+    # The figures and names in ``text``, raw: the operator page says the reason in its own language from these.
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "text": self.text, "detections": [list(d) for d in self.detections]}
+        return {
+            "code": self.code,
+            "text": self.text,
+            "detections": [list(d) for d in self.detections],
+            "params": dict(self.params),
+        }
 
 
 @dataclass(frozen=True, slots=True)

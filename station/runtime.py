@@ -19,7 +19,7 @@ from typing import Any
 from inspector.config import TriggerConfig
 from inspector.types import Detections, Frame
 from station.cameras import Cameras
-from station.capture import Captures, Submit
+from station.capture import Captures, LinesOf, Submit
 from station.changes import Changes
 from station.labels import LabelReader
 from station.liveview import LiveView
@@ -50,6 +50,7 @@ class StationRuntime:
         shift_config: ShiftCheckConfig | None = None,
         reference_dir: Path | None = None,
         label_reader: LabelReader | None = None,
+        lines_of: LinesOf | None = None,
         model_ready: Callable[[], bool | None] | None = None,
         station_id: str = "bench-1",
         jpeg_quality: int = 80,
@@ -68,6 +69,7 @@ class StationRuntime:
             submit=submit,
             loop=loop,
             label_reader=label_reader,
+            lines_of=lines_of,
             station_id=station_id,
             history=history,
             show=self._show_result,
@@ -182,8 +184,12 @@ class StationRuntime:
         self._manual.set()
         self._wake.set()
 
-    def set_item(self, rma: str | None, lpn: str | None) -> None:
-        self.capture.set_item(rma, lpn)
+    def set_item(self, rma: str | None, lpn: str | None, line: int | None = None) -> None:
+        self.capture.set_item(rma, lpn, line)
+
+    def choose_line(self, line: int | None) -> str:
+        """The return line the operator picked: for the capture waiting for it, else the next one."""
+        return self.capture.choose_line(line)
 
     def request_shift_check(self) -> None:
         self.references.request_check()
@@ -219,6 +225,7 @@ class StationRuntime:
             "trigger": {"state": self.trigger.state.value, "captures": self.trigger.captures},
             "busy": captures.pop("busy"),
             "item": captures.pop("item"),
+            "awaiting_line": captures.pop("awaiting_line"),
             "labels": captures.pop("labels"),
             "shift_check": self.references.status(),
             **captures,

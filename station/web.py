@@ -23,22 +23,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from inspector.api.deps import SettingsDep, StoreDep, has_role, key_for
 from inspector.api.problems import Problem, responses
+from inspector.api.returns import ReturnBook
 from inspector.api.service import InspectionService
 from inspector.config import Settings
+from inspector.disposition.loaders import load_catalogue, serving_catalogue_file
 from inspector.errors import Conflict
 from inspector.items import ItemInfo
 from inspector.store import Store
+from inspector.store import returns as returns_store
 from inspector.store.keys import KeyInfo, Role
 from inspector.types import Frame, Inspection
-from station.capture import Submit
+from station.capture import LinesOf, Submit
+from station.demo_returns import DEMO_SLIP_SHARE, DemoReturns
 from station.labels import LabelReader
 from station.runtime import StationRuntime
 from station.sources import FrameSource, mask_url, open_source
+from station.sources.synthetic import SyntheticBenchSource
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +74,17 @@ def build_runtime(
     loop: asyncio.AbstractEventLoop | None = None,
     model_ready: Callable[[], bool | None] | None = None,
     sources: list[FrameSource] | None = None,
+    lines_of: LinesOf | None = None,
+    demo: DemoReturns | None = None,
 ) -> StationRuntime:
     st = settings.station
     specs: list[str] | None = None
     if sources is None:
         sources, specs = build_sources(settings)
+    for source in sources:  # the demo's return slips name returns the station expects
+        if demo is not None and isinstance(source, SyntheticBenchSource) and source.on_item is None:
+            source.on_item = demo.announce
+            source.slip_share = DEMO_SLIP_SHARE
     reader = LabelReader(rma_pattern=st.rma_pattern, lpn_pattern=st.lpn_pattern) if st.read_labels else None
     return StationRuntime(
         sources,
@@ -84,6 +95,7 @@ def build_runtime(
         trigger=st,
         reference_dir=st.reference_dir or settings.storage.data_dir / "station",
         label_reader=reader,
+        lines_of=lines_of,
         model_ready=model_ready,
         station_id=settings.station_id,
         live_width=st.live_width,
@@ -100,6 +112,30 @@ def _submit(service: InspectionService) -> Submit:
         return created.inspection
 
     return submit
+
+
+def _lines_of(book: ReturnBook) -> LinesOf:
+    """How many live lines an RMA's expected return has: a capture of one with several waits for the operator."""
+
+    def lines_of(rma: str) -> int:
+        with book.store.db.read() as s:
+            return len(returns_store.live_lines(s, rma, book.clock()))
+
+    return lines_of
+
+
+def _demo(settings: Settings, book: ReturnBook) -> DemoReturns | None:
+    """The embedded demo's expected returns, on the synthetic bench only (``returns.demo``)."""
+    if not settings.returns.demo:
+        return None
+
+    def put(rma: str, lines: list[dict[str, Any]]) -> None:
+        book.push(
+            [returns_store.Entry(rma, int(ln["line"]), returns_store.ReturnLine(**ln)) for ln in lines], source="demo"
+        )
+
+    served = serving_catalogue_file(settings.disposition.catalogue_file, settings.storage.data_dir)
+    return DemoReturns(put, load_catalogue(served))  # the SKUs the station values items by
 
 
 # ------------------------------------------------------------------------------ auth
@@ -142,6 +178,16 @@ def _runtime(request: Request) -> StationRuntime:
 
 
 Runtime = Annotated[StationRuntime, Depends(_runtime)]
+
+
+def _line_of(body: dict[str, Any]) -> int | None:
+    """The ``line`` of a page request: a return line number 1-999, or null."""
+    raw = body.get("line")
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 999:
+        raise HTTPException(422, "line must be a whole number from 1 to 999, or null")
+    return raw
 
 
 def _binary(media_type: str, description: str) -> dict[str, Any]:
@@ -210,6 +256,8 @@ def _lifespan_factory(
             loop=loop,
             model_ready=service.model_ready,
             sources=sources,
+            lines_of=_lines_of(service.returns),
+            demo=await asyncio.to_thread(_demo, settings, service.returns),
         )
         closing: _Closing = app.state.station_closing
         closing.on_close.append(runtime.release_waiters)
@@ -242,15 +290,24 @@ def mount(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
-    def operator_page() -> FileResponse:
-        """The operator page shell (static; it asks for the operator key itself)."""
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+    def operator_page() -> HTMLResponse:
+        """The operator page shell, in the station's language before any key (it asks for the operator key itself)."""
+        html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+        html = html.replace('<html lang="en">', f'<html lang="{settings.station.language}">', 1)
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
     router = APIRouter(prefix="/station", tags=["station"])
 
     def closing() -> bool:
         flag: _Closing = app.state.station_closing
         return flag.event.is_set()
+
+    def page_settings() -> dict[str, Any]:
+        """What the page says things in: the station's language (the operator may switch) and the policy's currency."""
+        slot = app.state.pipeline_slot
+        policy = getattr(slot.pipeline, "policy", None)  # a pipeline without a policy (a stand-in) names no currency
+        currency = getattr(policy, "currency", None)
+        return {"language": settings.station.language, "currency": currency}
 
     @router.get(
         "/stream.mjpg",
@@ -349,13 +406,16 @@ def mount(app: FastAPI, settings: Settings) -> None:
                 "camera_ready": False,
                 "model_ready": service.model_ready(),
                 "message": "the station is off" if not settings.station.enabled else "the station is starting",
+                "state": "off" if not settings.station.enabled else "starting",
                 "storage": await asyncio.to_thread(service.storage_check),
+                **page_settings(),
             }
         if after is not None and not closing():
             await runtime.wait_for_change(after, min(wait, 25.0))
         out = runtime.status()
         out["running"] = not runtime.stopped
         out["storage"] = await asyncio.to_thread(service.storage_check)  # a full or read-only disk: a banner
+        out.update(page_settings())
         return out
 
     @router.get(
@@ -384,13 +444,13 @@ def mount(app: FastAPI, settings: Settings) -> None:
 
     @router.post(
         "/item",
-        summary="RMA / LPN typed or scanned at the page, for the next capture",
+        summary="RMA / LPN typed or scanned at the page (and the return line), for the next capture",
         responses=responses(400, 401, 403, 422, 503),
     )
     def item(
         _op: Operator,
         runtime: Runtime,
-        body: Annotated[dict[str, Any], Body(examples=[{"rma": "RMA-2024-000123", "lpn": None}])],
+        body: Annotated[dict[str, Any], Body(examples=[{"rma": "RMA-2024-000123", "lpn": None, "line": None}])],
     ) -> dict[str, Any]:
         values: dict[str, str | None] = {}
         for key in ("rma", "lpn"):
@@ -401,8 +461,21 @@ def mount(app: FastAPI, settings: Settings) -> None:
             if len(value) > 64 or any(not (c.isalnum() or c in "-_./:") for c in value):
                 raise HTTPException(422, f"{key} must be at most 64 letters, digits or - _ . / :")
             values[key] = value or None
-        runtime.set_item(values["rma"], values["lpn"])
-        return {"rma": values["rma"], "lpn": values["lpn"]}
+        line = _line_of(body)
+        runtime.set_item(values["rma"], values["lpn"], line)
+        return {"rma": values["rma"], "lpn": values["lpn"], "line": line}
+
+    @router.post(
+        "/line",
+        summary="The return line the operator picked (null: go on without one)",
+        responses=responses(401, 403, 422, 503),
+    )
+    def line(
+        _op: Operator, runtime: Runtime, body: Annotated[dict[str, Any], Body(examples=[{"line": 2}])]
+    ) -> dict[str, Any]:
+        """For the capture waiting for it ("capture"), else for the typed RMA's next capture ("next")."""
+        picked = _line_of(body)
+        return {"line": picked, "applies_to": runtime.choose_line(picked)}
 
     @router.post(
         "/reference",

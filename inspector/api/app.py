@@ -27,11 +27,25 @@ from inspector.api.guards import BodyLimitMiddleware, KeyCache, KeyFirstMiddlewa
 from inspector.api.hotswap import ModelWatcher, watcher_factory
 from inspector.api.metrics import Metrics, MetricsMiddleware
 from inspector.api.retention import retention_factory
-from inspector.api.routes import decisions, feedback, inspections, labelmap, models, ops, policy, webhooks
+from inspector.api.returns import purge_factory
+from inspector.api.routes import (
+    decisions,
+    feedback,
+    inspections,
+    labelmap,
+    labels,
+    models,
+    ops,
+    policy,
+    returns,
+    taxonomy,
+    webhooks,
+)
 from inspector.api.runner import InferenceRunner
 from inspector.api.schemas import ProblemOut
 from inspector.api.service import InspectionService, PipelineSlot
 from inspector.config import Settings
+from inspector.labels.worker import LabelWorker
 from inspector.pipeline import InspectionPipeline
 from inspector.store import Store
 from inspector.store.delivery import WebhookWorker
@@ -59,6 +73,8 @@ TAGS = [
     {"name": "labelmap", "description": "The defect classes the detector names, in id order, with their colours."},
     {"name": "feedback", "description": "Operator flags on detections, the drift summary: learning from the bench."},
     {"name": "webhooks", "description": "Signed event delivery (Standard Webhooks), at least once."},
+    {"name": "labels", "description": "Disposition labels: download one, print it again, the print queue."},
+    {"name": "returns", "description": "Expected returns: what the WMS says is coming back fills the item."},
     {"name": "ops", "description": "Liveness, readiness, metrics."},
 ]
 
@@ -87,7 +103,15 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
         on_depth=metrics.queue.set,
     )
     worker = WebhookWorker(store.db, settings.webhooks, on_result=lambda o: metrics.webhooks.labels(o).inc())
-    service = InspectionService(settings, store, slot, runner, metrics, worker.notify)
+    # labels.printer set: decisions queue a label that this worker prints (a bad setting fails here, at start)
+    label_worker = LabelWorker(store.db, settings.labels) if settings.labels.printer is not None else None
+
+    def committed() -> None:
+        worker.notify()
+        if label_worker is not None:
+            label_worker.notify()
+
+    service = InspectionService(settings, store, slot, runner, metrics, committed)
     watcher = ModelWatcher(settings, slot, on_pipeline=lambda: policy.restore_policy(store, slot))
     drift_monitor = DriftMonitor(settings, store, metrics)
 
@@ -130,6 +154,7 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
     app.state.runner = runner
     app.state.pixel_budget = PixelBudget(settings.server.max_request_pixels)
     app.state.webhook_worker = worker
+    app.state.label_worker = label_worker
     app.state.inspections = service
     app.state.model_watcher = watcher
     app.state.drift = drift_monitor
@@ -138,10 +163,14 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
         watcher_factory(watcher),
         drift_factory(drift_monitor),
         retention_factory(settings, store, on_report=lambda r: setattr(app.state, "last_prune", r)),
+        purge_factory(service.returns),
     ]
+    if label_worker is not None:
+        app.state.background.append(label_worker.factory)
 
     problems.install(app)
-    for module in (inspections, decisions, feedback, policy, models, labelmap, webhooks, ops):
+    routers = (inspections, decisions, feedback, policy, models, labelmap, labels, returns, webhooks, ops, taxonomy)
+    for module in routers:
         app.include_router(module.router)
     # Outermost last: metrics see every answer, every answer gets the security headers, the key is
     # checked before the body limits read anything.
@@ -149,6 +178,7 @@ def create_app(settings: Settings | None = None, *, pipeline: InspectionPipeline
         BodyLimitMiddleware,
         upload_bytes=int(settings.server.max_upload_mb * 1_000_000),
         json_bytes=int(settings.server.max_json_kb * 1_000),
+        bulk={"/v1/returns": int(settings.server.max_bulk_mb * 1_000_000)},
     )
     app.add_middleware(KeyFirstMiddleware, settings=settings, keys=KeyCache(store))
     app.add_middleware(SecurityHeadersMiddleware)

@@ -2,7 +2,8 @@
 
 A client without a live key is answered 401 before its body is read, so an anonymous
 15 MB upload costs the station nothing. A body is then read up to the limit of its kind
-(JSON: ``server.max_json_kb``; uploads: ``server.max_upload_mb``), and a JSON body is
+(JSON: ``server.max_json_kb``; uploads: ``server.max_upload_mb``; a bulk push of expected returns:
+``server.max_bulk_mb``), and a JSON body is
 parsed here once with non-finite numbers and deep nesting refused (422), so neither
 reaches a route, the store or a webhook. Role checks stay with the routes.
 """
@@ -13,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -255,20 +257,24 @@ class BodyLimitMiddleware:
 
     A body FastAPI would parse as JSON is read here (it is small) and checked by :func:`strict_json`
     first; uploads (multipart, or any other type, which the routes refuse) stream through to the route.
+    ``bulk``: POST paths with a limit of their own (a bulk push is larger than any JSON request); their
+    body streams through counted, and the route parses it with :func:`strict_json` itself.
     """
 
-    def __init__(self, app: ASGIApp, upload_bytes: int, json_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, upload_bytes: int, json_bytes: int, bulk: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.upload_bytes = upload_bytes
         self.json_bytes = json_bytes
+        self.bulk = dict(bulk or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not carries_body(scope):
             await self.app(scope, receive, send)
             return
         kind = _content_type(scope)
-        as_json = _parsed_as_json(kind)
-        limit = self.json_bytes if as_json else self.upload_bytes
+        bulk = self.bulk.get(scope.get("path", "")) if scope.get("method") == "POST" else None
+        as_json = _parsed_as_json(kind) and bulk is None
+        limit = bulk if bulk is not None else self.json_bytes if as_json else self.upload_bytes
         try:
             declared = int(_header(scope, b"content-length") or 0)
         except ValueError:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from inspector.items import FAMILIES, ITEM_FLAGS, ItemInfo
+from inspector.items import ITEM_FLAGS, MAX_CATEGORY_LENGTH, ItemInfo, check_category, check_flags
 from inspector.types import DispositionPath, GradeLevel
 
 REASON_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
@@ -32,26 +32,29 @@ class ItemIn(_In):
     rma: str | None = Field(None, max_length=200, description="return merchandise authorisation number")
     lpn: str | None = Field(None, max_length=200, description="licence plate number of the return")
     sku: str | None = Field(None, max_length=200, description="SKU or catalogue reference")
-    category: str | None = Field(None, description=f"product family: one of {', '.join(FAMILIES)}")
+    category: str | None = Field(
+        None,
+        max_length=MAX_CATEGORY_LENGTH,
+        description="the retailer's own category, levels joined by '/' (electronics/phones); "
+        "mapped to a rubric, a detector family and a value table by GET /v1/taxonomy",
+    )
     return_reason: str | None = Field(None, max_length=500)
     price: float | None = Field(None, ge=0, description="what the customer paid")
     days_since_sale: int | None = Field(None, ge=0)
     flags: list[str] = Field(default_factory=list, description=f"some of {', '.join(sorted(ITEM_FLAGS))}")
+    line: int | None = Field(
+        None, ge=1, le=9999, description="which line of the RMA this item is, when its expected return has several"
+    )
 
     @field_validator("category")
     @classmethod
-    def _family(cls, v: str | None) -> str | None:
-        if v is not None and v not in FAMILIES:
-            raise ValueError(f"unknown category {v!r}; expected one of {', '.join(FAMILIES)}")
-        return v
+    def _category(cls, v: str | None) -> str | None:
+        return check_category(v) if v is not None else None
 
     @field_validator("flags")
     @classmethod
     def _flags(cls, v: list[str]) -> list[str]:
-        unknown = sorted(set(v) - ITEM_FLAGS)
-        if unknown:
-            raise ValueError(f"unknown flags {unknown}; expected some of {sorted(ITEM_FLAGS)}")
-        return sorted(set(v))
+        return check_flags(v)
 
     def to_item(self) -> ItemInfo:
         return ItemInfo(**self.model_dump())
@@ -72,6 +75,9 @@ class ReasonOut(_Out):
     code: str
     text: str
     detections: list[list[int]] = Field(description="(view n, detection index) pairs behind this reason")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="the names and figures in text, raw, to say the reason in another language"
+    )
 
 
 class GradeOut(_Out):
@@ -149,8 +155,24 @@ class FinalOut(_Out):
     decided_at: datetime | None
 
 
+class ReturnMatchOut(_Out):
+    """Which expected return the item was (``PUT /v1/returns``), or why none was used."""
+
+    rma: str | None
+    line: int | None = Field(description="the line the item was; null unless matched")
+    status: Literal["matched", "ambiguous", "unknown", "lookup_failed"] = Field(
+        description="matched: the item was filled from the line; ambiguous: the RMA has several lines and the item "
+        "named none; unknown: no such expected return; lookup_failed: the WMS could not be asked"
+    )
+    lines: int = Field(description="how many lines the RMA has (0 when unknown)")
+    message: str = Field(description="what happened, in a sentence for the operator")
+    filled: list[str] = Field(default_factory=list, description="the item's fields taken from the expected return")
+
+
 class InspectionOut(_Out):
     """One inspection: the recommendation as first served, every decision since, the outcome in force."""
+
+    model_config = ConfigDict(extra="allow", serialize_by_alias=True)
 
     id: str
     created_at: datetime
@@ -166,6 +188,9 @@ class InspectionOut(_Out):
     final: FinalOut
     images_pruned_at: datetime | None = Field(
         None, description="when the retention policy removed the views (their URLs answer 410); null: kept"
+    )
+    return_: ReturnMatchOut | None = Field(
+        None, alias="return", description="the expected return the item was filled from; null: no RMA or LPN given"
     )
 
 

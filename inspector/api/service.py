@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 from inspector.api.idempotency import IdempotencyKeys, request_hash
 from inspector.api.media import cached_annotated_jpeg, digests_of, encode_jpeg, sniff_media_type
 from inspector.api.metrics import Metrics
+from inspector.api.returns import ReturnBook
 from inspector.api.runner import InferenceRunner, QueueFull
 from inspector.api.schemas import DecisionIn, DecisionOut, as_served
 from inspector.config import Settings
 from inspector.errors import Broken, Gone, InvalidInput, NotFound, Unavailable
 from inspector.items import ItemInfo
+from inspector.labels import jobs as label_jobs
 from inspector.pipeline import InspectionPipeline, item_record
 from inspector.store import Store
 from inspector.store import inspections as repo
@@ -106,6 +108,7 @@ class InspectionService:
         self.metrics = metrics
         self._notify = notify
         self.keys = IdempotencyKeys(store, settings.server.idempotency_wait_s)
+        self.returns = ReturnBook(settings.returns, store)  # what the WMS said is coming back fills the item
 
     def model_ready(self) -> bool:
         """Whether inspections can run now (the station's page shows it)."""
@@ -191,6 +194,10 @@ class InspectionService:
                 f"the station cannot inspect yet: {self.slot.error}", code="model_not_ready", retry_after=30
             )
         await anyio.to_thread.run_sync(self.check_space)
+        # the expected return fills what the item does not say (never raises for a WMS that is down)
+        t_return = time.perf_counter()
+        item, matched = await anyio.to_thread.run_sync(self.returns.resolve, request.item)
+        return_ms = (time.perf_counter() - t_return) * 1000
         frames, images = request.frames, request.images
         inspection_id = repo.new_id()
         station_id = self.settings.station_id
@@ -202,18 +209,20 @@ class InspectionService:
             images_stored.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             inspection, wait_s, run_s = await self.runner.run(
-                lambda: pipeline.inspect(frames, request.item, inspection_id=inspection_id, station_id=station_id)
+                lambda: pipeline.inspect(frames, item, inspection_id=inspection_id, station_id=station_id)
             )
         except QueueFull:
             self.metrics.rejected.inc()
             raise
         self.metrics.model_latency.observe(run_s)
         timings = dict(request.timings_ms)
+        timings["return"] = round(return_ms, 2)
         timings.update({k: round(float(v), 2) for k, v in inspection.timings_ms.items()})
         timings["queue"] = round(wait_s * 1000, 2)
         timings["pipeline"] = round(run_s * 1000, 2)
         timings["total"] = round((time.perf_counter() - request.t0) * 1000 + timings.get("decode", 0.0), 2)
         body = self._body(inspection, request, pipeline, timings)
+        body["return"] = matched.to_dict() if matched is not None else None
 
         stored_images = [
             repo.StoredImage(
@@ -337,6 +346,7 @@ class InspectionService:
                 "model": inspection.model_version or pipeline.model_version,
                 "policy": inspection.disposition.policy_version or pipeline.policy_version,
                 "rubric": inspection.grade.rubric_version or pipeline.rubric_version,
+                **({"taxonomy": v} if (v := getattr(pipeline, "taxonomy_version", None)) else {}),
             },
             "timings_ms": timings,
         }
@@ -454,6 +464,16 @@ class InspectionService:
                     key_name=key_name,
                     source=source,
                 )
+                labels = self.settings.labels
+                if labels.printer is not None:  # printed later by the label worker: a printer never holds a decision
+                    label_jobs.enqueue(
+                        s,
+                        inspection_id,
+                        decision_id=row.id,
+                        fmt=labels.format,
+                        size=labels.size,
+                        printer=labels.printer,
+                    )
                 found = repo.get_inspection(s, inspection_id)
                 assert found is not None
                 full = as_served(found)

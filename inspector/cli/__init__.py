@@ -53,6 +53,12 @@ from inspector.cli.feedback import feedback_app, replay_cmd  # noqa: E402
 
 app.add_typer(feedback_app, name="feedback")
 app.command("replay")(replay_cmd)
+from inspector.cli.catalogue import catalogue_app  # noqa: E402
+
+app.add_typer(catalogue_app, name="catalogue")
+from inspector.cli.returns import returns_app  # noqa: E402
+
+app.add_typer(returns_app, name="returns")
 # [/sub-apps]
 
 
@@ -155,10 +161,11 @@ def detect(
         ]
         typer.echo(json.dumps(out, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from inspector.cli.output import console as make_console
+
+    console = make_console()
     for p, dets in zip(images, results, strict=True):
         table = Table(title=f"{p} — {len(dets)} detections ({detector.model_version})")
         for col in ("class", "confidence", "x1", "y1", "x2", "y2"):
@@ -215,10 +222,11 @@ def inspect(
         }
         typer.echo(json.dumps(out, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from inspector.cli.output import console as make_console
+
+    console = make_console()
     for p, view in zip(images, result.views, strict=True):
         console.print(f"[bold]{p}[/]: {len(view.detections)} detections: " + ", ".join(view.detections.names))
     g, d = result.grade, result.disposition

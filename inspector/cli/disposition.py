@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from inspector.items import FAMILIES, ITEM_FLAGS
+from inspector.items import ITEM_FLAGS
 from inspector.types import Grade, GradeLevel
 
 
@@ -47,7 +47,7 @@ def recommend_command(
         str | None, typer.Option("--probabilities", help="grade probabilities, e.g. A=0.2,B=0.7,C=0.1")
     ] = None,
     category: Annotated[
-        str | None, typer.Option("--category", help=f"for a SKU not in the catalogue: {', '.join(FAMILIES)}")
+        str | None, typer.Option("--category", help="for a SKU not in the catalogue: any category (GET /v1/taxonomy)")
     ] = None,
     price: Annotated[float | None, typer.Option("--price", min=0.0, help="price paid, for an unlisted SKU")] = None,
     flag: Annotated[
@@ -63,6 +63,7 @@ def recommend_command(
     from inspector.disposition.loaders import load_catalogue, load_policy
     from inspector.disposition.recommender import recommend
     from inspector.items import ItemInfo
+    from inspector.taxonomy import load_taxonomy
 
     settings = Settings().disposition
     g = parse_grade(grade, probabilities)
@@ -74,7 +75,8 @@ def recommend_command(
     if sku is not None and sku not in cat and category is None:
         raise ValueError(f"unknown SKU {sku!r} (not in {cat.source}): give --category and --price")
     entry = cat.resolve(sku, item)
-    decision = recommend(g, sku=entry, item=item, policy=pol)
+    taxonomy = load_taxonomy(settings.taxonomy_file)
+    decision = recommend(g, sku=entry, item=item, policy=pol, taxonomy=taxonomy)
     if as_json:
         out = {
             "sku": asdict(entry) if entry is not None else None,
@@ -84,10 +86,11 @@ def recommend_command(
         }
         typer.echo(json.dumps(out, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from inspector.cli.output import console as make_console
+
+    console = make_console()
     console.print(
         f"[bold]{decision.path.value}[/bold]  expected value {decision.expected_value:,.2f} {pol.currency}, "
         f"expected regret {decision.expected_regret:,.2f} {pol.currency}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -83,7 +84,11 @@ def create(
 
 
 @keys_app.command("list")
-def list_(data_dir: DataDir = None, db: Db = None) -> None:
+def list_(
+    data_dir: DataDir = None,
+    db: Db = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the keys as JSON (never the keys themselves)")] = False,
+) -> None:
     """Every key: id, role, name, first characters, created, last used, revoked."""
     from inspector.store.keys import list_keys
 
@@ -93,6 +98,25 @@ def list_(data_dir: DataDir = None, db: Db = None) -> None:
             keys = list_keys(s)
     finally:
         store.close()
+    if as_json:
+
+        def iso(dt: object) -> str | None:
+            return dt.isoformat() if hasattr(dt, "isoformat") else None
+
+        rows = [
+            {
+                "id": k.id,
+                "role": k.role.value,
+                "name": k.name,
+                "prefix": k.prefix,
+                "created_at": iso(k.created_at),
+                "last_used_at": iso(k.last_used_at),
+                "revoked_at": iso(k.revoked_at),
+            }
+            for k in keys
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
     if not keys:
         typer.echo("no keys")
         return

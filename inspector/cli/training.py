@@ -179,12 +179,15 @@ def evaluate_cmd(
 
 
 @models_app.command("list")
-def list_cmd(models_dir: ModelsDirOpt = None) -> None:
+def list_cmd(
+    models_dir: ModelsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the versions as JSON")] = False,
+) -> None:
     """Every version with its headline metric; the active one marked, broken ones explained."""
-    from rich.console import Console
     from rich.table import Table
 
     from inspector import registry
+    from inspector.cli.output import console
     from inspector.training.card import f4
     from inspector.training.recipe import is_pretrain
 
@@ -194,26 +197,46 @@ def list_cmd(models_dir: ModelsDirOpt = None) -> None:
     except registry.RegistryError as exc:
         active = None
         typer.echo(f"warning: {exc}", err=True)
-    table = Table(title=f"models in {root}")
-    for col in ("", "version", "created", "recipe", "mAP50", "mAP50-95", "evaluated on", "size", "status"):
-        table.add_column(col)
+    rows: list[dict[str, Any]] = []
     for v in registry.list_versions(root):
         st = registry.inspect_version(v, root, verify_checksum=False)
         meta: dict[str, Any] = dict(st.meta)
         key = meta.get("primary_evaluation")
         ev = (meta.get("evaluations") or {}).get(key or "", {})
-        table.add_row(
-            "*" if v == active else "",
-            v,
-            str(meta.get("created_at", "")),
-            str((meta.get("recipe") or {}).get("name", "")),
-            f4(ev.get("map50")) if ev else "",
-            f4(ev.get("map50_95")) if ev else "",
-            key or "",
-            f"{st.weights.stat().st_size / 1e6:.1f} MB" if st.weights_present else "-",
-            st.state + (" (pretraining checkpoint)" if is_pretrain(meta) else ""),
+        rows.append(
+            {
+                "version": v,
+                "active": v == active,
+                "created_at": meta.get("created_at"),
+                "recipe": (meta.get("recipe") or {}).get("name"),
+                "map50": ev.get("map50") if ev else None,
+                "map50_95": ev.get("map50_95") if ev else None,
+                "evaluated_on": key,
+                "weights_mb": round(st.weights.stat().st_size / 1e6, 1) if st.weights_present else None,
+                "state": st.state,
+                "pretraining_checkpoint": is_pretrain(meta),
+                "problems": list(st.problems),
+            }
         )
-    Console().print(table)
+    if as_json:
+        typer.echo(json.dumps({"root": str(root), "active": active, "versions": rows}, indent=2))
+        return
+    table = Table(title=f"models in {root}")
+    for col in ("", "version", "created", "recipe", "mAP50", "mAP50-95", "evaluated on", "size", "status"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            "*" if r["active"] else "",
+            r["version"],
+            str(r["created_at"] or ""),
+            str(r["recipe"] or ""),
+            f4(r["map50"]) if r["evaluated_on"] else "",
+            f4(r["map50_95"]) if r["evaluated_on"] else "",
+            r["evaluated_on"] or "",
+            f"{r['weights_mb']:.1f} MB" if r["weights_mb"] is not None else "-",
+            r["state"] + (" (pretraining checkpoint)" if r["pretraining_checkpoint"] else ""),
+        )
+    console().print(table)
 
 
 @models_app.command("show")

@@ -17,7 +17,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from inspector.items import FAMILIES, ITEM_FLAGS, Sku
+from inspector.items import ITEM_FLAGS, Sku
+from inspector.taxonomy import VALUE_TABLES
 from inspector.types import CONDITION_GRADES, DispositionPath, GradeLevel
 
 Money = Annotated[float, Field(ge=0.0)]
@@ -63,13 +64,15 @@ class Channel(_Model):
 
     description: str = ""
     recovery: GradeValues = Field(description="net sale proceeds as a fraction of price_new, per true grade")
-    recovery_by_category: dict[str, GradeValues] = Field(default_factory=dict)
+    recovery_by_category: dict[str, GradeValues] = Field(
+        default_factory=dict, description="per value table (the taxonomy maps the retailer's categories to them)"
+    )
     handling: Money = 0.0
     labour_hours: GradeValues = Field(default_factory=GradeValues)
     parts: GradeValues = Field(default_factory=GradeValues, description="parts as a fraction of price_new")
     freight_per_kg: Money = 0.0
     fee_rate: Fraction = 0.0
-    categories: list[str] | None = Field(None, description="categories this channel takes; None = every one")
+    categories: list[str] | None = Field(None, description="value tables this channel takes; None = every one")
 
     @field_validator("labour_hours", "parts")
     @classmethod
@@ -81,16 +84,19 @@ class Channel(_Model):
     @model_validator(mode="after")
     def _known_categories(self) -> Channel:
         for cat in [*(self.categories or []), *self.recovery_by_category]:
-            if cat not in FAMILIES:
-                raise ValueError(f"unknown category {cat!r}; expected one of {', '.join(FAMILIES)}")
+            if cat not in VALUE_TABLES:
+                raise ValueError(f"unknown category {cat!r}; the value tables are {', '.join(VALUE_TABLES)}")
         return self
 
     def takes(self, category: str) -> bool:
         return self.categories is None or category in self.categories
 
-    def value(self, level: GradeLevel, sku: Sku, labour_rate: float) -> float:
-        """Net value of sending an item of true grade ``level`` down this channel (see the module docstring)."""
-        recovery = self.recovery_by_category.get(sku.category, self.recovery).of(level)
+    def value(self, level: GradeLevel, sku: Sku, labour_rate: float, table: str | None = None) -> float:
+        """Net value of sending an item of true grade ``level`` down this channel (see the module docstring).
+
+        ``table``: the value table the SKU's category maps to (default: the category itself).
+        """
+        recovery = self.recovery_by_category.get(table or sku.category, self.recovery).of(level)
         proceeds = recovery * sku.price_new
         costs = (
             self.fee_rate * max(proceeds, 0.0)
@@ -126,9 +132,9 @@ class ForbidRule(_Model):
     @field_validator("categories")
     @classmethod
     def _known(cls, cats: list[str] | None) -> list[str] | None:
-        bad = [c for c in cats or [] if c not in FAMILIES]
+        bad = [c for c in cats or [] if c not in VALUE_TABLES]
         if bad:
-            raise ValueError(f"unknown categories {bad}; expected some of {', '.join(FAMILIES)}")
+            raise ValueError(f"unknown categories {bad}; the value tables are {', '.join(VALUE_TABLES)}")
         return cats
 
     def applies_to(self, category: str | None) -> bool:

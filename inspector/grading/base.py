@@ -18,6 +18,7 @@ CODE_OPENED = "opened"  # a broken seal was seen: the package has been opened
 CODE_IGNORED = "ignored"
 CODE_VIEW_WITHOUT_ITEM = "view_without_item"
 CODE_GENERIC_RUBRIC = "generic_rubric"
+CODE_CATEGORY_MAPPED = "category_mapped"  # the retailer's category, graded by the rubric its mapping names
 CODE_LEARNED = "learned"
 CODE_BLIND_SPOT = "blind_spot"  # the chance of a defect the detector missed
 DEFECT_PREFIX = "defect:"

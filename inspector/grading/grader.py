@@ -10,8 +10,12 @@ Pure logic: no file, model or network access. The steps, in order:
    reported grade is the worst grade g with P(at least g) >= ``level_probability``, so
    that one unsure detection does not decide alone and adding or growing a defect
    never improves the grade;
-6. family: a confident family prediction that disagrees with the SKU's category
-   makes the grade WRONG_ITEM.
+6. family: a confident family prediction that disagrees with the family the SKU's
+   category maps to makes the grade WRONG_ITEM.
+
+The retailer's category picks the rubric and the expected family through the
+taxonomy (:mod:`inspector.taxonomy`); an unmapped one is graded by the generic
+rubric, and the reasons say which.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from inspector.grading.assessment import (
 )
 from inspector.grading.base import (
     CODE_BLIND_SPOT,
+    CODE_CATEGORY_MAPPED,
     CODE_EMPTY,
     CODE_FAMILY_DISAGREES,
     CODE_FAMILY_USED,
@@ -50,6 +55,7 @@ from inspector.grading.features import item_features
 from inspector.grading.quality import ImageQuality
 from inspector.grading.rubric import GENERIC, CategoryRubric, RubricSet
 from inspector.items import ItemInfo, Sku
+from inspector.taxonomy import FAMILIES_ONLY, CategoryMapping, Taxonomy
 from inspector.types import CONDITION_GRADES, Detections, FloatArray, Grade, GradeLevel, Reason
 
 
@@ -87,12 +93,24 @@ def _evidence_reasons(assessment: Assessment, category: CategoryRubric, opened_c
             f"{_words(f.defect)} on the {_words(f.zone)}, {_pct(f.rel_area)} of the item, confidence "
             f"{f.confidence:.2f} (view {f.view + 1}): severity {f.severity:.1f}, {effect_text}"
         )
-        reasons.append((f.severity, Reason(text=text, code=DEFECT_PREFIX + f.defect, detections=(f.ref,))))
+        params = {
+            "defect": f.defect,
+            "zone": f.zone,
+            "area": f.rel_area,
+            "confidence": f.confidence,
+            "view": f.view + 1,
+            "severity": f.severity,
+            "grade": None if effect is GradeLevel.A else effect.value,
+        }
+        reasons.append(
+            (f.severity, Reason(text=text, code=DEFECT_PREFIX + f.defect, detections=(f.ref,), params=params))
+        )
         if f.defect == "broken_seal" and f.confidence >= opened_confidence:
             opened = Reason(
                 text=f"the package has been opened: broken seal, confidence {f.confidence:.2f} (view {f.view + 1})",
                 code=CODE_OPENED,
                 detections=(f.ref,),
+                params={"confidence": f.confidence, "view": f.view + 1},
             )
             reasons.append((f.severity, opened))
     for name, found in assessment.by_class().items():
@@ -101,10 +119,12 @@ def _evidence_reasons(assessment: Assessment, category: CategoryRubric, opened_c
             level = grades.level_of(sev).value
             text = f"{len(found)} {_words(name)} defects on the item: severity {sev:.1f}, grade {level}"
             refs = tuple(f.ref for f in found)
-            reasons.append((sev, Reason(text=text, code=COUNT_PREFIX + name, detections=refs)))
+            params = {"count": len(found), "defect": name, "severity": sev, "grade": level}
+            reasons.append((sev, Reason(text=text, code=COUNT_PREFIX + name, detections=refs, params=params)))
     for flag, sev in assessment.flags:
         text = f"flagged {_words(flag)}: severity {sev:.1f}, grade {grades.level_of(sev).value}"
-        reasons.append((sev, Reason(text=text, code=FLAG_PREFIX + flag)))
+        params = {"flag": flag, "severity": sev, "grade": grades.level_of(sev).value}
+        reasons.append((sev, Reason(text=text, code=FLAG_PREFIX + flag, params=params)))
     reasons.sort(key=lambda sr: -sr[0])  # stable: equal severities keep view/row order
     out = [r for _, r in reasons]
     if assessment.ignored:
@@ -114,13 +134,18 @@ def _evidence_reasons(assessment: Assessment, category: CategoryRubric, opened_c
         for because, skipped in why.items():
             out.append(
                 Reason(
-                    text=f"{len(skipped)} detection(s) ignored: {because}", code=CODE_IGNORED, detections=tuple(skipped)
+                    text=f"{len(skipped)} detection(s) ignored: {because}",
+                    code=CODE_IGNORED,
+                    detections=tuple(skipped),
+                    params={"count": len(skipped), "because": because},
                 )
             )
     for view in assessment.views_without_item:
         out.append(
             Reason(
-                text=f"no item found in view {view + 1}: its detections were not graded", code=CODE_VIEW_WITHOUT_ITEM
+                text=f"no item found in view {view + 1}: its detections were not graded",
+                code=CODE_VIEW_WITHOUT_ITEM,
+                params={"view": view + 1},
             )
         )
     return out
@@ -136,7 +161,17 @@ def _blind_spot_reason(hidden: Sequence[Hidden]) -> Reason:
         + ", ".join(f"{_words(h.defect)} {_pct(h.probability)}" for h in worst)
         + "), from its recall on validation data"
     )
-    return Reason(text=text, code=CODE_BLIND_SPOT)
+    likely = [{"defect": h.defect, "probability": h.probability} for h in worst]
+    return Reason(text=text, code=CODE_BLIND_SPOT, params={"probability": 1.0 - missed, "likely": likely})
+
+
+def mapping_reason(mapping: CategoryMapping) -> Reason:
+    """Which rubric the retailer's category was graded by, and which mapping entry said so."""
+    return Reason(
+        text=mapping.describe("rubric"),
+        code=CODE_CATEGORY_MAPPED if mapping.mapped else CODE_GENERIC_RUBRIC,
+        params=mapping.to_dict(),
+    )
 
 
 # ---------------------------------------------------------------------------- grade
@@ -153,11 +188,13 @@ def grade_item(
     learned: Mapping[str, GradeModel] | None = None,
     class_confidence: Mapping[str, float] | None = None,
     blind_spots: BlindSpots | None = None,
+    taxonomy: Taxonomy | None = None,
 ) -> Grade:
     """Grade one item from the detections of all its views (see the module docstring).
 
     ``class_confidence``: the served model's per-class operating points (see :func:`assess_item`);
-    ``blind_spots``: its measured misses, folded into the rubric's probabilities.
+    ``blind_spots``: its measured misses, folded into the rubric's probabilities;
+    ``taxonomy``: maps the retailer's category to a rubric and a family (default: the eight families only).
     """
     if not views:
         raise ValueError("grading needs at least one view")
@@ -171,6 +208,7 @@ def grade_item(
             Reason(
                 text=f"view {i + 1} cannot be graded: {', '.join(q.problems)}; retake the picture",
                 code=CODE_UNREADABLE,
+                params={"view": i + 1, "problems": list(q.problems)},
             )
             for i, q in unreadable
         ]
@@ -178,11 +216,14 @@ def grade_item(
 
     if all(find_item_box(v, rubric.min_confidence) is None for v in views):
         text = f"no item found in {'the view' if len(views) == 1 else f'any of the {len(views)} views'}"
-        return Grade.certain(GradeLevel.EMPTY, [Reason(text=text, code=CODE_EMPTY)], rubric_version=version)
+        empty = Reason(text=text, code=CODE_EMPTY, params={"views": len(views)})
+        return Grade.certain(GradeLevel.EMPTY, [empty], rubric_version=version)
 
     pre: list[Reason] = []
-    expected = sku.category if sku is not None else (item.category if item is not None else None)
-    category_name = expected
+    told = sku.category if sku is not None else (item.category if item is not None else None)
+    mapping = (taxonomy or FAMILIES_ONLY).resolve(told)
+    expected = mapping.family if told is not None else None  # the family the bench should show
+    category_name = mapping.rubric if told is not None else None
     if category_name is None and family is not None:
         category_name = family.family
         pre.append(
@@ -190,10 +231,13 @@ def grade_item(
                 text=f"category unknown: graded as {family.family}, as the family classifier says "
                 f"(confidence {family.confidence:.2f})",
                 code=CODE_FAMILY_USED,
+                params={"family": family.family, "confidence": family.confidence},
             )
         )
     category = rubric.for_category(category_name)
-    if category.category == GENERIC:
+    if told is not None and not mapping.plain:
+        pre.append(mapping_reason(mapping))
+    elif category.category == GENERIC:
         pre.append(Reason(text="category unknown: graded by the generic rubric", code=CODE_GENERIC_RUBRIC))
 
     flags = item.flags if item is not None else frozenset()
@@ -209,7 +253,13 @@ def grade_item(
             {g: float(model.predict_proba(item_features(assessment, category)).get(g, 0.0)) for g in CONDITION_GRADES}
         )
         source = "learned"
-        pre.append(Reason(text=f"graded by the learned {category.category} grader {model.version}", code=CODE_LEARNED))
+        pre.append(
+            Reason(
+                text=f"graded by the learned {category.category} grader {model.version}",
+                code=CODE_LEARNED,
+                params={"category": category.category, "version": model.version},
+            )
+        )
     level = level_from(probs, rubric.level_probability)
     evidence = _evidence_reasons(assessment, category, rubric.opened_confidence)
     if hidden and source == "rubric":
@@ -221,6 +271,7 @@ def grade_item(
                 text=f"wrong item: the bench shows a {family.family} (confidence {family.confidence:.2f}) "
                 f"but the SKU is a {expected}",
                 code=CODE_WRONG_ITEM,
+                params={"family": family.family, "confidence": family.confidence, "expected": expected},
             )
             mixed = {GradeLevel.WRONG_ITEM: family.confidence}
             mixed.update({g: p * (1 - family.confidence) for g, p in probs.items()})
@@ -236,6 +287,12 @@ def grade_item(
                 text=f"the family classifier suggests a {family.family} (confidence {family.confidence:.2f}, "
                 f"below {rubric.wrong_item_confidence:.2f}): graded as the SKU's {expected}",
                 code=CODE_FAMILY_DISAGREES,
+                params={
+                    "family": family.family,
+                    "confidence": family.confidence,
+                    "threshold": rubric.wrong_item_confidence,
+                    "expected": expected,
+                },
             )
         )
 
@@ -250,7 +307,19 @@ def grade_item(
             f"no defect found on the item in {n_views} view{'s' if n_views > 1 else ''}: "
             f"grade {level.value} by the {category.category} rubric {version}"
         )
-    summary = Reason(text=head, code=CODE_GRADE, detections=tuple(f.ref for f in assessment.findings))
+    summary = Reason(
+        text=head,
+        code=CODE_GRADE,
+        detections=tuple(f.ref for f in assessment.findings),
+        params={
+            "grade": level.value,
+            "probability": probs[level],
+            "rubric": category.category,
+            "version": version,
+            "views": n_views,
+            "found": bool(assessment.findings or assessment.flags),
+        },
+    )
     return Grade(
         level=level, probabilities=probs, reasons=(summary, *pre, *evidence), rubric_version=version, source=source
     )

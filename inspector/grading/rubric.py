@@ -19,12 +19,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from inspector import taxonomy
 from inspector.grading.quality import QualityThresholds
 from inspector.items import FAMILIES, ITEM_FLAGS
 from inspector.labelmap import DEFECT_CLASSES
 from inspector.types import GradeLevel
 
-GENERIC = "generic"  # the rubric used when the item's category is not known
+GENERIC = taxonomy.GENERIC  # the rubric of an item whose category is unknown or not mapped
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Severity = Annotated[float, Field(ge=0.0, le=100.0)]

@@ -136,6 +136,7 @@ def save_inspection(
     """
     item = body.get("item") or {}
     versions = body["versions"]
+    matched = body.get("return") or {}
     row = InspectionRow(
         id=body["id"],
         created_at=datetime.fromisoformat(body["created_at"]),
@@ -153,6 +154,7 @@ def save_inspection(
         request_hash=request_hash,
         created_by=created_by,
         body=json.dumps(body, separators=(",", ":")),
+        return_line=matched.get("line") if matched.get("status") == "matched" else None,
     )
     session.add(row)
     session.flush()

@@ -81,7 +81,7 @@ class InspectionRow(Base):
     rma: Mapped[str | None] = mapped_column(String(200), index=True)
     lpn: Mapped[str | None] = mapped_column(String(200))
     sku: Mapped[str | None] = mapped_column(String(200), index=True)
-    category: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(200))
     grade: Mapped[str] = mapped_column(String(16), index=True)
     disposition: Mapped[str] = mapped_column(String(32), index=True)
     model_version: Mapped[str] = mapped_column(String(200))

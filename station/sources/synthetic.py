@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -16,6 +17,11 @@ import numpy.typing as npt
 
 from inspector.types import Frame, Image, utcnow
 from station.sources.base import SourceError, SourceState
+
+log = logging.getLogger(__name__)
+
+ItemHook = Callable[[dict[str, Any]], None]
+"""Told of every item the bench renders (its metadata: family, codes on its slip and stickers), before it enters."""
 
 
 class BenchLike(Protocol):
@@ -71,6 +77,8 @@ class SyntheticBenchSource(SourceState):
     so a replay is identical; a little sensor noise on every frame keeps the
     stillness detection honest. ``last_rest_at`` is the wall-clock time at which
     the current item came to rest, for measuring the station's latency.
+    ``on_item`` hears of each item as it is rendered, before it enters (the embedded
+    demo announces the return slip's RMA as an expected return there).
     """
 
     live = False
@@ -87,6 +95,7 @@ class SyntheticBenchSource(SourceState):
         bench: BenchLike | None = None,
         bench_factory: Callable[[int, tuple[int, int]], BenchLike] | None = None,
         clock: Callable[[], float] = time.time,
+        on_item: ItemHook | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.description = f"synthetic (seed {seed})"
@@ -97,6 +106,8 @@ class SyntheticBenchSource(SourceState):
         self._bench = bench
         self._bench_factory = bench_factory or _default_bench
         self._clock = clock
+        self.on_item = on_item
+        self.slip_share: float | None = None  # the bench's share of items with a return slip; None = its own
         self._noise_level = noise
         self._noise: list[tuple[Image, Image]] = []
         self._empty: Image | None = None
@@ -128,6 +139,8 @@ class SyntheticBenchSource(SourceState):
     def open(self) -> None:
         if self._bench is None:
             self._bench = self._bench_factory(self.seed, self.size)
+        if self.slip_share is not None and hasattr(self._bench, "slip_share"):
+            self._bench.slip_share = self.slip_share
         self._empty = np.ascontiguousarray(self._bench.empty(), dtype=np.uint8)
         h, w = self._empty.shape[:2]
         rng = np.random.default_rng([self.seed, 7919])
@@ -182,7 +195,13 @@ class SyntheticBenchSource(SourceState):
         still = empty.copy()
         still[y0:y1, x0:x1] = _blend(empty[y0:y1, x0:x1], patch, cover, bare)
         meta = getattr(sample, "meta", None)
-        return _Item(cycle, patch, cover, bare, (x0, y0), box, still, dict(meta) if isinstance(meta, dict) else {})
+        meta = dict(meta) if isinstance(meta, dict) else {}
+        if self.on_item is not None:
+            try:
+                self.on_item(meta)
+            except Exception:  # the camera goes on whatever a listener does
+                log.exception("the synthetic bench's item listener failed")
+        return _Item(cycle, patch, cover, bare, (x0, y0), box, still, meta)
 
     def _prefetch(self, cycle: int) -> None:
         """Render item ``cycle`` on the pool, so the camera never stalls on it.

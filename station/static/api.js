@@ -1,6 +1,8 @@
 // The page's requests: fetch with the operator key, and the prompt that asks for the key (Ctrl+K, or a refused one).
 
 import { $ } from "./dom.js";
+import { errorText } from "./explain.js";
+import { t } from "./i18n.js";
 
 const KEY_STORE = "inspector.operatorKey";
 
@@ -8,10 +10,12 @@ let key = sessionStorage.getItem(KEY_STORE) || "";
 let needKey = false;
 const keyListeners = [];
 
+// ``code``: the problem's stable code, which the page says in its language (explain.js); ``message``: its detail.
 class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, code = null) {
     super(detail);
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -33,19 +37,21 @@ export async function api(path, opts = {}) {
     throw new ApiError(0, "the station server does not answer");
   }
   if (res.status === 401) {
-    askKey("The key was refused: enter an operator key.");
+    askKey(t("key.refused"));
     throw new ApiError(401, "key refused");
   }
   if (!res.ok) {
     let detail = res.statusText;
+    let code = null;
     try {
       const j = await res.json();
       detail = j.detail || j.title || detail;
+      code = j.code || null;
       if (typeof detail !== "string") detail = JSON.stringify(detail);
     } catch (_) {
       /* not JSON */
     }
-    throw new ApiError(res.status, detail);
+    throw new ApiError(res.status, detail, code);
   }
   if (opts.blob) return res.blob();
   const type = res.headers.get("content-type") || "";
@@ -74,7 +80,7 @@ export function initKeyPrompt() {
     try {
       await api("/station/status");
     } catch (e) {
-      if (e.status !== 401) $("key-error").textContent = e.message;
+      if (e.status !== 401) $("key-error").textContent = errorText(e);
       return;
     }
     sessionStorage.setItem(KEY_STORE, typed);
@@ -85,5 +91,8 @@ export function initKeyPrompt() {
   });
   $("key-dialog").addEventListener("cancel", (ev) => {
     if (!key) ev.preventDefault(); // nothing works without a key
+  });
+  $("key-dialog").addEventListener("close", () => {
+    if (key) needKey = false; // Ctrl+K then Esc: the key in use stays, and so does the page's polling
   });
 }

@@ -15,7 +15,7 @@ export function el(tag, attrs = {}, ...children) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const pretty = (s) => String(s || "").replace(/_/g, " ");
-export const money = (v) => (typeof v === "number" ? v.toFixed(2) : "–");
+export { money } from "./i18n.js"; // amounts in the page's locale and the policy's currency
 
 // The one-line answer to the operator's last key, under the result.
 export function message(text, kind) {

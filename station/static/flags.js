@@ -3,7 +3,9 @@
 // is untouched.
 
 import { api } from "./api.js";
-import { $, el, message, pretty } from "./dom.js";
+import { $, el, message } from "./dom.js";
+import { errorText } from "./explain.js";
+import { number, onLanguage, t, term } from "./i18n.js";
 import { defectNames, loadLabelmap } from "./labelmap.js";
 import { probe } from "./probe.js";
 import { current, holdWhile, justArrived, onShow, redrawViews, showPending } from "./result.js";
@@ -31,14 +33,14 @@ function render() {
   if (flag.kind === "missed_defect") {
     const defects = defectNames();
     if (!defects.length) loadLabelmap().then(() => flag && defectNames().length && render());
-    const where = flag.box ? `box on view ${flag.view} drawn` : "drag a box on the view if you can";
-    $("flag-title").textContent = `Missed defect (${where}): its class with 1–${defects.length}, Enter for unknown, Esc to cancel`;
-    $("flag-options").replaceChildren(...defects.map((c, i) => el("li", { dataset: { cls: c } }, el("kbd", {}, i + 1), ` ${pretty(c)}`)));
+    const where = flag.box ? t("flag.box_drawn", { view: flag.view }) : t("flag.drag");
+    $("flag-title").textContent = t("flag.missed_title", { where, n: defects.length });
+    $("flag-options").replaceChildren(...defects.map((c, i) => el("li", { dataset: { cls: c } }, el("kbd", {}, i + 1), ` ${term("defect", c)}`)));
   } else {
-    $("flag-title").textContent = "False defect: which detection is wrong? 1–9, Esc to cancel";
+    $("flag-title").textContent = t("flag.false_title");
     $("flag-options").replaceChildren(
-      ...targets(current()).map((t, i) =>
-        el("li", {}, el("kbd", {}, i + 1), ` ${t.det.class_name} ${t.det.confidence.toFixed(2)} (view ${t.view})`),
+      ...targets(current()).map((x, i) =>
+        el("li", {}, el("kbd", {}, i + 1), ` ${t("flag.detection", { defect: term("defect", x.det.class_name), confidence: number(x.det.confidence, 2), view: x.view })}`),
       ),
     );
   }
@@ -48,17 +50,17 @@ export function startFlag(kind) {
   if (justArrived()) return;
   const insp = current();
   if (!insp) {
-    message("Nothing to flag yet.", "bad");
+    message(t("flag.nothing"), "bad");
     return;
   }
   if (kind === "false_defect" && !targets(insp).length) {
-    message("No detections to flag as false: use M for a missed defect.", "bad");
+    message(t("flag.no_detections"), "bad");
     return;
   }
   flag = { kind, box: null, view: 0 };
   document.querySelectorAll("#views canvas").forEach((c) => c.classList.toggle("drawing", kind === "missed_defect"));
   render();
-  message(kind === "missed_defect" ? "Missed defect: draw a box (optional), then pick the class." : "False defect: pick the detection.");
+  message(t(kind === "missed_defect" ? "flag.missed_start" : "flag.false_start"));
 }
 
 export function cancelFlag(quiet, resume = true) {
@@ -67,7 +69,7 @@ export function cancelFlag(quiet, resume = true) {
   document.querySelectorAll("#views canvas").forEach((c) => c.classList.remove("drawing"));
   render();
   if (had && had.box && current()) redrawViews(); // clear the drawn box
-  if (had && !quiet) message("Flag cancelled.");
+  if (had && !quiet) message(t("flag.cancelled"));
   if (had && resume) setTimeout(showPending, 0); // a result that arrived meanwhile
 }
 
@@ -78,12 +80,12 @@ async function send(body) {
   try {
     await api(`/v1/inspections/${encodeURIComponent(insp.id)}/flags`, { method: "POST", json: body });
   } catch (e) {
-    if (e.status !== 401) message(`Flag not saved: ${e.message}`, "bad");
+    if (e.status !== 401) message(t("flag.not_saved", { error: errorText(e) }), "bad");
     return;
   }
   probe.flags.push({ id: insp.id, ...body });
-  const what = body.kind === "missed_defect" ? `missed ${pretty(body.class_name || "defect")}` : "false defect";
-  message(`Flagged: ${what}. Thank you, it goes to the next training round.`, "ok");
+  const what = body.kind === "missed_defect" ? t("flag.what_missed", { defect: body.class_name ? term("defect", body.class_name) : t("flag.any_defect") }) : t("flag.what_false");
+  message(t("flag.sent", { what }), "ok");
 }
 
 export function pickFlag(n) {
@@ -95,12 +97,12 @@ export function pickFlag(n) {
     if (flag.box) body.box = flag.box;
     send(body);
   } else {
-    const t = targets(current())[n - 1];
-    if (!t) {
-      message(`No detection ${n}.`, "bad");
+    const target = targets(current())[n - 1];
+    if (!target) {
+      message(t("flag.no_detection", { n }), "bad");
       return;
     }
-    send({ kind: "false_defect", view: t.view, detection: t.detection });
+    send({ kind: "false_defect", view: target.view, detection: target.detection });
   }
 }
 
@@ -159,4 +161,5 @@ export function initFlags() {
   holdWhile(flagging);
   onShow(() => cancelFlag(true, false));
   enableDrawing();
+  onLanguage(render);
 }

@@ -1,7 +1,8 @@
 // The history list: recent inspections, a search by RMA, more on request; a row opens its inspection.
 
 import { api, needsKey } from "./api.js";
-import { $, el, pretty } from "./dom.js";
+import { $, el } from "./dom.js";
+import { onLanguage, t, term, time } from "./i18n.js";
 
 let cursor = null;
 let rma = "";
@@ -12,15 +13,15 @@ function row(insp) {
   const final = insp.final || {};
   const decisions = insp.decisions || [];
   const last = decisions[decisions.length - 1];
-  const mark = !final.decided ? "pending" : last && last.action === "override" ? "overridden" : "accepted";
-  const when = insp.created_at ? new Date(insp.created_at).toLocaleTimeString() : "";
+  const mark = t(!final.decided ? "history.pending" : last && last.action === "override" ? "history.overridden" : "history.accepted");
+  const when = time(insp.created_at);
   const button = el(
     "button",
     { type: "button", dataset: { id: insp.id } },
     el("span", {}, when),
     el("span", {}, item.rma || item.lpn || "—"),
-    el("span", { class: "g" }, final.grade || (insp.grade && insp.grade.level) || ""),
-    el("span", {}, pretty(final.disposition || (insp.disposition && insp.disposition.path))),
+    el("span", { class: "g" }, term("grade", final.grade || (insp.grade && insp.grade.level))),
+    el("span", {}, term("path", final.disposition || (insp.disposition && insp.disposition.path))),
     el("span", { class: "muted" }, mark),
   );
   button.addEventListener("click", () => open(insp.id));
@@ -44,7 +45,7 @@ export async function reloadHistory(reset) {
   const list = $("history-list");
   if (reset) list.replaceChildren(...rows);
   else list.append(...rows);
-  if (reset && !rows.length) list.replaceChildren(el("li", { class: "muted" }, rma ? `nothing for ${rma}` : "no inspections yet"));
+  if (reset && !rows.length) list.replaceChildren(el("li", { class: "muted" }, rma ? t("history.none_for", { rma }) : t("history.empty")));
   $("history-more").hidden = !cursor;
 }
 
@@ -70,4 +71,5 @@ export function initHistory(openInspection) {
     });
   });
   $("history-more").addEventListener("click", () => reloadHistory(false));
+  onLanguage(() => reloadHistory(true));
 }

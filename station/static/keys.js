@@ -6,8 +6,11 @@ import { accept } from "./decision.js";
 import { $, message } from "./dom.js";
 import { cancelFlag, flagging, pickFlag, sendUnclassified, startFlag } from "./flags.js";
 import { firstRow, moveInHistory } from "./history.js";
+import { nextLanguage, t } from "./i18n.js";
+import { reprint } from "./label.js";
 import { cancelOverride, overriding, pickReason, startOverride } from "./override.js";
 import { showPending } from "./result.js";
+import { choosingLine, goOnWithout, pickLine } from "./returns.js";
 
 function inField(ev) {
   const t = ev.target;
@@ -39,12 +42,23 @@ function whileOverriding(ev) {
   if (ev.key === "Escape") {
     ev.preventDefault();
     cancelOverride();
-    message("Override cancelled.");
+    message(t("msg.override_cancelled"));
     showPending();
   } else if (/^[1-9]$/.test(ev.key)) {
     ev.preventDefault();
     pickReason(Number(ev.key));
   }
+}
+
+function whileChoosingLine(ev) {
+  if (ev.key === "Escape") {
+    ev.preventDefault();
+    goOnWithout();
+  } else if (/^[1-9]$/.test(ev.key)) {
+    ev.preventDefault();
+    pickLine(Number(ev.key));
+  }
+  return ev.defaultPrevented;
 }
 
 function onKey(ev) {
@@ -74,6 +88,7 @@ function onKey(ev) {
     whileOverriding(ev);
     return;
   }
+  if (choosingLine() && whileChoosingLine(ev)) return; // the expected return's line first, then the rest
   const onButton = t && t.tagName === "BUTTON";
   switch (ev.key) {
     case "Enter":
@@ -105,6 +120,16 @@ function onKey(ev) {
       if (first) first.focus();
       break;
     }
+    case "t":
+    case "T":
+      ev.preventDefault();
+      nextLanguage();
+      break;
+    case "p":
+    case "P":
+      ev.preventDefault();
+      reprint();
+      break;
     case "b":
     case "B":
       ev.preventDefault();

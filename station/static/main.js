@@ -6,7 +6,9 @@ import { api, askKey, hasKey, initKeyPrompt, needsKey, onKeyAccepted } from "./a
 import { initItemForm } from "./bench.js";
 import { initFlags } from "./flags.js";
 import { initHistory, reloadHistory } from "./history.js";
+import { initLanguage, initLanguagePicker } from "./i18n.js";
 import { initKeys } from "./keys.js";
+import { initLabel } from "./label.js";
 import { loadLabelmap } from "./labelmap.js";
 import { openLiveSession, startLive } from "./live.js";
 import { initOverride } from "./override.js";
@@ -20,12 +22,19 @@ function whenKeyed() {
 }
 
 async function start() {
+  try {
+    await initLanguage();
+  } catch (_) {
+    /* no catalogue: the page stays in its English shell */
+  }
+  initLanguagePicker();
   initKeyPrompt();
   initItemForm();
   initHistory(show);
   initOverride();
   initFlags();
   initKeys();
+  initLabel();
   onKeyAccepted(() => {
     whenKeyed();
     loadDrift();

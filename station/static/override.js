@@ -1,20 +1,22 @@
 // Override: a number key picks another grade or disposition, a second number key the reason code.
 
-import { $, el, message, money, pretty } from "./dom.js";
+import { $, el, message } from "./dom.js";
 import { decide } from "./decision.js";
+import { money, onLanguage, t, term } from "./i18n.js";
 import { current, holdWhile, justArrived, onChange, onShow, showPending } from "./result.js";
 
 const GRADES = ["A", "B", "C", "D"];
+// The reason codes, in key order; their names are the catalogues' override_reason.<code>.
 const REASONS = [
-  ["missed_damage", "damage the camera missed"],
-  ["no_damage", "the marked damage is not there"],
-  ["wrong_item", "wrong or different item"],
-  ["missing_parts", "parts or accessories missing"],
-  ["not_functional", "fails the function test"],
-  ["packaging", "packaging opened or damaged"],
-  ["hygiene_safety", "hygiene or safety"],
-  ["policy_exception", "customer or vendor agreement"],
-  ["other", "other"],
+  "missed_damage",
+  "no_damage",
+  "wrong_item",
+  "missing_parts",
+  "not_functional",
+  "packaging",
+  "hygiene_safety",
+  "policy_exception",
+  "other",
 ];
 
 let choice = null; // the grade or disposition picked, waiting for its reason
@@ -25,15 +27,21 @@ function overrideOptions(insp) {
   if (!insp) return [];
   const g = insp.grade || {};
   const d = insp.disposition || {};
-  const options = GRADES.filter((x) => x !== g.level).map((x) => ({ kind: "grade", value: x, label: `grade ${x}` }));
+  const options = GRADES.filter((x) => x !== g.level).map((x) => ({ kind: "grade", value: x }));
   const alts = [...(d.alternatives || [])]
     .filter((a) => a.path !== d.path)
     .sort((a, b) => (b.allowed !== false) - (a.allowed !== false) || b.expected_value - a.expected_value);
   for (const a of alts) {
     if (options.length >= 9) break;
-    options.push({ kind: "disposition", value: a.path, label: `${pretty(a.path)} (${money(a.expected_value)})` });
+    options.push({ kind: "disposition", value: a.path, expected: a.expected_value });
   }
   return options.slice(0, 9);
+}
+
+// An option's words, in the language of the moment.
+function label(o) {
+  if (o.kind === "grade") return t("override.grade", { grade: term("grade", o.value) });
+  return t("override.path", { path: term("path", o.value), value: money(o.expected) });
 }
 
 function render() {
@@ -46,11 +54,13 @@ function render() {
   }
   panel.hidden = false;
   if (choice) {
-    $("override-title").textContent = `Reason for ${choice.label}: pick with 1–9, Esc to cancel`;
-    list.replaceChildren(...REASONS.map(([code, text], i) => el("li", { dataset: { code } }, el("kbd", {}, i + 1), ` ${text}`)));
+    $("override-title").textContent = t("override.reason_title", { choice: label(choice) });
+    list.replaceChildren(
+      ...REASONS.map((code, i) => el("li", { dataset: { code } }, el("kbd", {}, i + 1), ` ${term("override_reason", code)}`)),
+    );
   } else {
-    $("override-title").textContent = "Override: pick with 1–9";
-    list.replaceChildren(...overrideOptions(insp).map((o, i) => el("li", {}, el("kbd", {}, i + 1), ` ${o.label}`)));
+    $("override-title").textContent = t("override.title");
+    list.replaceChildren(...overrideOptions(insp).map((o, i) => el("li", {}, el("kbd", {}, i + 1), ` ${label(o)}`)));
   }
 }
 
@@ -59,12 +69,12 @@ export function startOverride(n) {
   const insp = current();
   const picked = overrideOptions(insp)[n - 1];
   if (!picked) {
-    message(insp ? `No override ${n}.` : "Nothing to override yet.", "bad");
+    message(insp ? t("override.none", { n }) : t("override.nothing"), "bad");
     return;
   }
   choice = picked;
   render();
-  message(`Override to ${picked.label}: now pick the reason (1–9).`);
+  message(t("override.pick_reason", { choice: label(picked) }));
 }
 
 export function pickReason(n) {
@@ -73,7 +83,7 @@ export function pickReason(n) {
   if (!reason || !picked) return;
   choice = null;
   render();
-  decide({ action: "override", [picked.kind]: picked.value, reason_code: reason[0] }).then(showPending);
+  decide({ action: "override", [picked.kind]: picked.value, reason_code: reason }).then(showPending);
 }
 
 export function cancelOverride() {
@@ -85,4 +95,5 @@ export function initOverride() {
   holdWhile(overriding);
   onShow(cancelOverride);
   onChange(render);
+  onLanguage(() => current() && render());
 }

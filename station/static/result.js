@@ -2,9 +2,12 @@
 // A new result never replaces one while an override or a flag is being keyed in: it waits until that is done.
 
 import { api } from "./api.js";
-import { $, el, message, money, pretty } from "./dom.js";
+import { $, el, message } from "./dom.js";
+import { errorText, noteText, reasonText } from "./explain.js";
+import { money, onLanguage, percent, t, term, time, tNodes } from "./i18n.js";
 import { reloadHistory } from "./history.js";
 import { probe } from "./probe.js";
+import { renderReturn } from "./returns.js";
 import { drawViews } from "./views.js";
 
 // A key pressed just as a new result lands was meant for the previous one: ask again.
@@ -24,7 +27,7 @@ export const onChange = (fn) => afterChange.push(fn);
 
 export function justArrived() {
   if (performance.now() - shownLocalAt >= SETTLE_MS) return false;
-  message("A new result just arrived: check it, then press the key again.", "bad");
+  message(t("msg.just_arrived"), "bad");
   return true;
 }
 
@@ -33,7 +36,7 @@ export async function show(id) {
   try {
     insp = await api(`/v1/inspections/${encodeURIComponent(id)}`);
   } catch (e) {
-    if (e.status !== 401) message(`Cannot load inspection ${id}: ${e.message}`, "bad");
+    if (e.status !== 401) message(t("msg.cannot_load", { id, error: errorText(e) }), "bad");
     return;
   }
   for (const fn of beforeShow) fn();
@@ -77,23 +80,26 @@ function render(insp) {
   const d = insp.disposition || {};
   const item = insp.item || {};
   const gradeEl = $("grade");
-  gradeEl.textContent = g.level === "WRONG_ITEM" ? "WRONG ITEM" : g.level || "?";
+  gradeEl.textContent = g.level ? term("grade", g.level) : "?";
   gradeEl.className = `grade g-${g.level}`;
   const probs = Object.entries(g.probabilities || {})
     .sort((a, b) => b[1] - a[1])
     .slice(0, 3)
-    .map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`)
+    .map(([k, v]) => `${term("grade", k)} ${percent(v)}`)
     .join(" · ");
   $("grade-conf").textContent = probs;
-  $("disposition").textContent = pretty(d.path);
-  $("disp-value").textContent = `expected ${money(d.expected_value)}${d.rule ? ` · rule ${d.rule}` : ""}`;
+  $("disposition").textContent = term("path", d.path);
+  const rule = d.rule ? ` · ${t("result.rule", { rule: term("rule", d.rule) })}` : "";
+  $("disp-value").textContent = `${t("result.expected", { value: money(d.expected_value) })}${rule}`;
 
-  const when = insp.created_at ? new Date(insp.created_at).toLocaleTimeString() : "";
-  const code = [item.rma, item.lpn].filter(Boolean).join(" / ") || "no RMA";
+  const when = time(insp.created_at);
+  const code = [item.rma, item.lpn].filter(Boolean).join(" / ") || t("result.no_rma");
   $("insp-meta").textContent = `${when} · ${code} · ${String(insp.id).slice(0, 12)}`;
+  renderReturn(insp);
 
   const reasons = [...(g.reasons || []), ...(d.reasons || [])];
-  $("reasons").replaceChildren(...(reasons.length ? reasons.map((r) => el("li", {}, r.text)) : [el("li", {}, "no reasons given")]));
+  const said = reasons.map((r) => el("li", { dataset: { code: r.code || "" } }, reasonText(r, g)));
+  $("reasons").replaceChildren(...(said.length ? said : [el("li", {}, t("result.no_reasons"))]));
 
   const alts = [...(d.alternatives || [])].sort((a, b) => b.expected_value - a.expected_value);
   $("alternatives").tBodies[0].replaceChildren(
@@ -101,9 +107,9 @@ function render(insp) {
       el(
         "tr",
         { class: a.path === d.path ? "chosen" : a.allowed === false ? "blocked" : "" },
-        el("td", {}, pretty(a.path)),
+        el("td", {}, term("path", a.path)),
         el("td", { class: "num" }, money(a.expected_value)),
-        el("td", {}, a.note || (a.allowed === false ? "not allowed" : "")),
+        el("td", {}, a.note ? noteText(a.note) : a.allowed === false ? t("note.not_allowed") : ""),
       ),
     ),
   );
@@ -117,15 +123,26 @@ function renderDecision(insp) {
   const decisions = insp.decisions || [];
   const last = decisions[decisions.length - 1];
   if (!final.decided || !last) {
-    box.textContent = "pending: Enter accepts";
+    box.textContent = t("decision.pending");
     box.className = "decision";
     return;
   }
   if (last.action === "accept") {
-    box.textContent = `accepted by ${last.actor}`;
+    box.replaceChildren(...tNodes("decision.accepted", { actor: last.actor }, ["actor"]));
     box.className = "decision accepted";
   } else {
-    box.textContent = `overridden to ${final.grade} · ${pretty(final.disposition)} (${pretty(last.reason_code)}) by ${last.actor}`;
+    const said = {
+      grade: term("grade", final.grade),
+      path: term("path", final.disposition),
+      reason: term("override_reason", last.reason_code),
+      actor: last.actor,
+    };
+    box.replaceChildren(...tNodes("decision.overridden", said, ["actor"]));
     box.className = "decision overridden";
   }
 }
+
+// The shown inspection again in another language.
+onLanguage(() => {
+  if (shown) render(shown);
+});

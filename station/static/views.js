@@ -2,13 +2,14 @@
 
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
+import { number, t, term } from "./i18n.js";
 import { colourOf, loadLabelmap } from "./labelmap.js";
 
 // ``stillShown`` says whether the inspection is still the one on the page once its pictures arrive.
 export async function drawViews(insp, stillShown) {
   const box = $("views");
   const views = insp.views || [];
-  const canvases = views.map((v) => el("canvas", { width: v.width || 640, height: v.height || 480, "aria-label": `view ${v.n} with detections` }));
+  const canvases = views.map((v) => el("canvas", { width: v.width || 640, height: v.height || 480, "aria-label": t("result.view", { n: v.n }) }));
   box.replaceChildren(...canvases);
   await loadLabelmap(); // the box colours
   await Promise.all(
@@ -52,7 +53,7 @@ function drawBoxes(ctx, dets, scale) {
     ctx.lineWidth = isItem ? 1 : 2.5;
     ctx.strokeStyle = colour;
     ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    const label = `${det.class_name} ${det.confidence.toFixed(2)}`;
+    const label = `${term("defect", det.class_name)} ${number(det.confidence, 2)}`;
     const w = ctx.measureText(label).width + 6;
     const ty = y1 - 16 >= 0 ? y1 : y2 + 16;
     ctx.fillStyle = colour;

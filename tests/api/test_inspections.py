@@ -45,6 +45,7 @@ def test_post_returns_the_whole_inspection_and_stores_it(api: Api) -> None:
         "model": pipeline.model_version,
         "policy": pipeline.policy_version,
         "rubric": pipeline.rubric_version,
+        "taxonomy": pipeline.taxonomy_version,
     }
     assert {"decode", "queue", "pipeline", "total"} <= set(body["timings_ms"])
     for k, v in ITEM.items():
@@ -135,7 +136,7 @@ def _multipart(images: list[bytes], item: str | None = None) -> dict[str, Any]:
         (lambda: _multipart([jpeg()] * 9), 422, "bad_view_count"),
         (lambda: _multipart([jpeg()], item="{not json"), 422, "bad_item_json"),
         (lambda: _multipart([jpeg()], item="[1, 2]"), 422, "bad_item_json"),
-        (lambda: _multipart([jpeg()], item='{"category": "spaceship"}'), 422, "invalid_item"),
+        (lambda: _multipart([jpeg()], item='{"category": "toys//lego"}'), 422, "invalid_item"),
         (lambda: _multipart([jpeg()], item='{"price": -3}'), 422, "invalid_item"),
         (lambda: _multipart([jpeg()], item='{"flags": ["haunted"]}'), 422, "invalid_item"),
         (lambda: _multipart([jpeg()], item='{"colour": "red"}'), 422, "invalid_item"),

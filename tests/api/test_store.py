@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import stat
@@ -103,6 +104,11 @@ def test_keys_command_creates_lists_and_revokes(tmp_path: Path) -> None:
     listed = runner.invoke(app, ["keys", "list", "--data-dir", data])
     assert listed.exit_code == 0 and "main wms" in listed.stdout and key not in listed.stdout
     key_id = next(ln.split()[0] for ln in listed.stdout.splitlines() if "main wms" in ln)
+    as_json = runner.invoke(app, ["keys", "list", "--json", "--data-dir", data])
+    assert as_json.exit_code == 0 and key not in as_json.stdout
+    assert [(k["id"], k["role"], k["name"], k["revoked_at"]) for k in json.loads(as_json.stdout)] == [
+        (key_id, "wms", "main wms", None)
+    ]
     assert runner.invoke(app, ["keys", "revoke", key_id, "--data-dir", data]).exit_code == 0
     s = Store(StorageConfig(data_dir=Path(data))).open()
     try:

@@ -151,3 +151,41 @@ def station_server(
         SyntheticBenchSource("cam0", seed=seed, fps=fps, schedule=schedule, bench=bench)
     ]
     return LiveServer(app, settings).start()
+
+
+def drift_yesterday(server: LiveServer) -> str:
+    """Yesterday, three inspections of the grade today has least of: the drift banner shows. Returns that grade."""
+    import json
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from inspector.store import inspections as repo
+
+    today = httpx.get(server.url + "/v1/inspections?limit=50", headers=server.h(), timeout=10).json()["items"]
+    assert today
+    mix = Counter(i["grade"]["level"] for i in today)
+    rare = min(("A", "B", "C", "D"), key=lambda g: mix.get(g, 0))
+    server.settings.feedback.drift.min_inspections = 1
+    with server.app.state.store.db.write() as s:
+        for i in range(3):
+            body = json.loads(json.dumps({k: v for k, v in today[0].items() if k not in ("decisions", "final")}))
+            body["id"] = f"00000000-0000-4000-8000-{i:012d}"
+            body["created_at"] = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+            body["grade"]["level"] = rare
+            repo.save_inspection(
+                s, body, images=[], source="test", request_hash="x", created_by=None, idempotency_key=None
+            )
+    return rare
+
+
+def readme_png(page: Any, target: Path, width: int = 1024, colors: int = 128) -> None:
+    """The whole page as a small palette PNG for the docs (full size is too heavy for the README)."""
+    from PIL import Image
+
+    target.parent.mkdir(exist_ok=True)
+    raw = target.with_suffix(".raw.png")
+    page.screenshot(path=str(raw), full_page=True)
+    with Image.open(raw) as img:
+        small = img.convert("RGB").resize((width, round(img.height * width / img.width)), Image.Resampling.LANCZOS)
+        small.quantize(colors=colors).save(target, optimize=True)
+    raw.unlink()

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from station.sources.synthetic import BenchSchedule
-from tests.station.server import LiveServer, station_server
+from tests.station.server import LiveServer, drift_yesterday, readme_png, station_server
 
 pytestmark = pytest.mark.browser
 
@@ -288,16 +288,11 @@ def test_screenshot_for_the_readme(page: Page) -> None:
     page.wait_for_function("() => document.body.dataset.trigger === 'CAPTURED'", timeout=10_000)
     page.wait_for_timeout(300)
     page.evaluate("() => window.scrollTo(0, 0)")
-    target.parent.mkdir(exist_ok=True)
-    raw = target.with_suffix(".raw.png")
-    page.screenshot(path=str(raw), full_page=True)
+    readme_png(page, target)
+    assert target.stat().st_size < 350_000
     from PIL import Image
 
-    with Image.open(raw) as img:  # a smaller palette PNG keeps the README light
-        small = img.convert("RGB").resize((1024, round(img.height * 1024 / img.width)), Image.Resampling.LANCZOS)
-        small.quantize(colors=128).save(target, optimize=True)
-    raw.unlink()
-    assert target.stat().st_size < 350_000
+    raw = target.with_suffix(".raw.png")
     # the override step: a disposition picked with a number key, the reason codes offered next
     _press_until(page, ["5"], "() => document.querySelector('#override-options li[data-code]') !== null")
     override = target.with_name("station-override.png")
@@ -403,25 +398,7 @@ def test_m_flags_a_missed_defect_with_a_drawn_box_and_f_a_false_one(page: Page, 
 
 
 def test_a_drift_warning_shows_on_the_page(page: Page, server: LiveServer) -> None:
-    from collections import Counter
-    from datetime import timedelta
-
-    from inspector.store import inspections as repo
-
-    today = _api(server, "/v1/inspections?limit=50")["items"]
-    assert today
-    mix = Counter(i["grade"]["level"] for i in today)
-    rare = min(("A", "B", "C", "D"), key=lambda g: mix.get(g, 0))
-    server.settings.feedback.drift.min_inspections = 1
-    with server.app.state.store.db.write() as s:
-        for i in range(3):
-            body = json.loads(json.dumps({k: v for k, v in today[0].items() if k not in ("decisions", "final")}))
-            body["id"] = f"00000000-0000-4000-8000-{i:012d}"
-            body["created_at"] = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-            body["grade"]["level"] = rare
-            repo.save_inspection(
-                s, body, images=[], source="test", request_hash="x", created_by=None, idempotency_key=None
-            )
+    rare = drift_yesterday(server)
     page.wait_for_selector("#banners .banner.drift", timeout=20_000)
     text = page.inner_text("#banners")
     assert f"share of grade {rare}" in text and "Drift on" in text

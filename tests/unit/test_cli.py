@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +77,24 @@ def test_usage_errors_exit_non_zero_without_traceback(args: list[str], message: 
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert message in r.stderr
+
+
+def test_piped_listings_never_cut_a_version_name_and_json_lists_them_all() -> None:
+    """`inspector models list | cat` at 80 columns keeps every name whole; --json gives the same versions."""
+    from inspector import registry
+
+    versions = registry.list_versions(registry.root_dir(None))
+    assert versions, "the repository ships at least one version"
+    env = {**os.environ, "COLUMNS": "80"}
+    table = subprocess.run(
+        [sys.executable, "-m", "inspector", "models", "list"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert table.returncode == 0, table.stderr
+    assert "…" not in table.stdout
+    assert all(v in table.stdout for v in versions)
+    listed = subprocess.run(
+        [sys.executable, "-m", "inspector", "models", "list", "--json"], capture_output=True, text=True, timeout=120
+    )
+    doc = json.loads(listed.stdout)
+    assert [v["version"] for v in doc["versions"]] == versions
+    assert sum(v["active"] for v in doc["versions"]) == 1

@@ -87,7 +87,7 @@ def test_parse_grade(level: str, probs: str | None, expected: dict[GradeLevel, f
         (["--grade", "A", "--sku", "PH-X900", "--probabilities", "A:1"], "GRADE=P pairs"),
         (["--grade", "A", "--sku", "PH-X900", "--flag", "sticky"], "unknown item flags"),
         (["--grade", "A", "--sku", "PH-X900", "--policy", "/nonexistent/p.yaml"], "policy file not found"),
-        (["--grade", "A", "--sku", "X", "--category", "spaceship", "--price", "3"], "unknown category"),
+        (["--grade", "A", "--sku", "X", "--category", "phones//android", "--price", "3"], "empty level"),
     ],
 )
 def test_recommend_errors_are_one_line(args: list[str], message: str) -> None:

@@ -213,6 +213,9 @@ class _Light:
     tint: Colour
 
 
+SLIP_SHARE = 0.45  # share of rendered items lying beside their return slip
+
+
 class Bench:
     """One physical bench: mat, lighting and camera pose fixed by its seed (a station's camera)."""
 
@@ -222,6 +225,8 @@ class Bench:
             raise ValueError(f"bench size {w}x{h} is too small (at least 64x48)")
         self.seed = int(seed)
         self.size = (w, h)
+        # Share of items that come with their return slip: the datasets keep 0.45; a live demo may ask for more.
+        self.slip_share = SLIP_SHARE
         self.w, self.h = w, h
         self.unit = float(min(w, h))
         rng = np.random.default_rng([_BENCH, self.seed])
@@ -630,7 +635,7 @@ class Bench:
         occupied = layout.occupied
         found: list[str] = []
         u = self.unit
-        if rng.random() < 0.45:  # the packing slip that came with the return
+        if rng.random() < self.slip_share:  # the packing slip that came with the return
             sw, sh = u * rng.uniform(0.36, 0.46), u * rng.uniform(0.42, 0.54)
             spot = self._free_spot(rng, sw * 1.15, sh * 1.15, occupied, inside=True)
             if spot is not None:

@@ -4,6 +4,7 @@
   (an RMA may hold several items, each with its LPN); idempotent by RMA + line,
   expiring after a configured time.
 - ``inspections.return_line``: which line of the RMA the inspection was.
+- ``inspections.category``: 200 characters, for the retailer's own category names.
 - ``label_jobs``: a disposition label to print; a printer that is down never
   blocks a decision, the job waits here and is retried.
 
@@ -53,6 +54,8 @@ def upgrade() -> None:
     op.create_index("ix_expected_returns_expires_at", "expected_returns", ["expires_at"], unique=False)
     with op.batch_alter_table("inspections") as batch:
         batch.add_column(sa.Column("return_line", sa.Integer(), nullable=True))
+        # the retailer's own category names (electronics/phones/android) are longer than the eight families
+        batch.alter_column("category", existing_type=sa.String(length=32), type_=sa.String(length=200))
     op.create_table(
         "label_jobs",
         sa.Column("seq", _SEQ, autoincrement=True, nullable=False),
@@ -82,6 +85,7 @@ def downgrade() -> None:
     op.drop_table("label_jobs")
     with op.batch_alter_table("inspections") as batch:
         batch.drop_column("return_line")
+        batch.alter_column("category", existing_type=sa.String(length=200), type_=sa.String(length=32))
     op.drop_index("ix_expected_returns_expires_at", table_name="expected_returns")
     op.drop_index("ix_expected_returns_lpn", table_name="expected_returns")
     op.drop_table("expected_returns")
