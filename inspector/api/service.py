@@ -281,18 +281,12 @@ class InspectionService:
         """Free space and read-only state of the store's disks, for the operator page's banner."""
         return disk_check(self.store.disk_paths(), self.settings.storage.min_free_mb)
 
-    def _lock_views(self, s: Session, digests: list[str]) -> list[str]:
-        unique = sorted(set(digests))
-        for digest in unique:  # in one order, so two requests never wait on each other crosswise
-            self.store.db.lock(s, f"image:{digest}")
-        return unique
-
     def _hold_views(self, s: Session, request: _Request) -> None:
         """Make sure the views are on disk as their row commits, under the lock ``_discard_views`` takes.
 
         A failed request sharing a view with this one may have just removed it; it is written again.
         """
-        self._lock_views(s, request.digests)
+        self.store.db.lock_images(s, request.digests)
         for data, digest in zip(request.images, request.digests, strict=True):
             if not self.store.images.exists(digest):
                 self.store.images.put(data)
@@ -301,7 +295,7 @@ class InspectionService:
         """After a store failed: delete its views that no stored inspection names (a full disk keeps no orphans)."""
         try:
             with self.store.db.write() as s:
-                unique = self._lock_views(s, digests)
+                unique = self.store.db.lock_images(s, digests)
                 named = still_named(s, unique)
                 for digest in unique:
                     if digest not in named:

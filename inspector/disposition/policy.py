@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from inspector.items import ITEM_FLAGS, Sku
+from inspector.items import Sku, check_flags
 from inspector.taxonomy import VALUE_TABLES
 from inspector.types import CONDITION_GRADES, DispositionPath, GradeLevel
 
@@ -159,9 +159,7 @@ class VendorRule(_Model):
     @field_validator("defective_flags")
     @classmethod
     def _flags(cls, flags: list[str]) -> list[str]:
-        bad = sorted(set(flags) - ITEM_FLAGS)
-        if bad:
-            raise ValueError(f"unknown flags {bad}; expected some of {sorted(ITEM_FLAGS)}")
+        check_flags(flags)
         return flags
 
 

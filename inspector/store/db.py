@@ -171,6 +171,17 @@ class Database:
         if self.dialect == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(name)})
 
+    def lock_images(self, session: Session, digests: list[str]) -> list[str]:
+        """Hold the lock of each stored image (by digest) until the transaction ends; the digests, once each, in order.
+
+        A request storing a view and the retention pruner deleting one take the same locks, always
+        in one order, so neither deletes what the other is committing and two never wait crosswise.
+        """
+        unique = sorted(set(digests))
+        for digest in unique:
+            self.lock(session, f"image:{digest}")
+        return unique
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))

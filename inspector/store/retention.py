@@ -263,9 +263,8 @@ def _delete_files(
     """Delete the files no inspection keeping its views names, a few per write transaction."""
     for chunk in _chunks(sorted(set(digests) - report._looked_at), FILES_PER_TRANSACTION):
         with db.read() if report.dry_run else db.write() as s:
-            if not report.dry_run:
-                for digest in chunk:  # in one order: the lock a request storing a view holds until it commits
-                    db.lock(s, f"image:{digest}")
+            if not report.dry_run:  # the locks a request storing a view holds until it commits
+                db.lock_images(s, chunk)
             kept = still_named(s, chunk, besides=besides)
             report._shared.update(kept)  # a later batch may let them go
             for digest in chunk:
