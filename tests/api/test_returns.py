@@ -138,6 +138,11 @@ def test_put_answers_201_then_200_replaces_lines_and_keeps_extra_fields(shared_a
         (1, "A", None),
         (2, "B", "too small"),
     ]
+    # an RMA in any script: the Location header (ASCII by HTTP) carries it percent-encoded
+    local = put(api, "RMA-ĐỔI-1", line(1))
+    assert local.status_code == 201, local.text
+    assert local.headers["location"] == "/v1/returns/RMA-%C4%90%E1%BB%94I-1"
+    assert api.client.get(local.headers["location"], headers=api.h("wms")).status_code == 200
 
 
 def test_delete_forgets_a_return(shared_api: Api) -> None:

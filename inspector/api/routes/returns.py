@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -64,7 +65,7 @@ async def put_return(rma: Rma, body: ReturnIn, _key: WmsKey, service: ServiceDep
         lambda: service.returns.put(rma, body.lines, expires_at=body.expires_at)
     )
     response.status_code = 200 if known else 201
-    response.headers["Location"] = f"/v1/returns/{rma}"
+    response.headers["Location"] = f"/v1/returns/{quote(rma, safe='')}"  # a header is ASCII; an RMA need not be
     return stored
 
 
