@@ -263,6 +263,21 @@ class SamplingConfig(_Section):
     seed: int = 0
 
 
+class AnomalyConfig(_Section):
+    """Anomaly models learned from good items only, one per product family, beside the detector."""
+
+    enabled: bool = Field(True, description="score items with the promoted anomaly models when there are any")
+    model: str | None = Field(
+        None, description="anomaly registry version or folder; None = the active anomaly version, if any"
+    )
+    min_area: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="an unexplained region below this share of the item is ignored",
+    )
+
+
 class FeedbackConfig(_Section):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -287,3 +302,4 @@ class Settings(BaseSettings):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     returns: ReturnsConfig = Field(default_factory=ReturnsConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)

@@ -1,4 +1,5 @@
-"""Detection metrics (numpy): matching predictions to truth, average precision, mAP.
+"""Detection metrics (numpy): matching predictions to truth, average precision, mAP, and the
+figures at one operating point a person asks for (:func:`at_operating_point`).
 
 Two AP definitions are in use and they differ on purpose, so each says which it is:
 
@@ -137,3 +138,120 @@ def ap_per_class(tp: Array, conf: Array, pred_cls: Array, target_cls: Array) -> 
         for j in range(tp.shape[1]):
             ap[k, j] = ap_zero_past_last_recall(recall[:, j], precision[:, j])
     return ap, classes.astype(np.int64)
+
+
+# What each figure of :func:`at_operating_point` means, printed with it (``inspector evaluate --json``).
+OPERATING_DEFINITIONS = {
+    "recall": "per class: true boxes matched by a kept prediction of their class at IoU >= 0.5, over true boxes",
+    "precision": "per class: kept predictions that matched a true box of their class at IoU >= 0.5, over kept "
+    "predictions (n/a when the class predicted nothing)",
+    "kept": "a prediction at or above the operating point: its class's threshold where the version has one, "
+    "else the operating confidence",
+    "defective_picture": "a picture with at least one true box of a defect class (every class but the "
+    "background ones, e.g. 'item')",
+    "detection_rate": "share of defective pictures flagged at all: at least one kept defect prediction anywhere in "
+    "the picture, whatever its class or place",
+    "found_rate": "share of defective pictures where at least one true defect box was matched (same class, "
+    "IoU >= 0.5): stricter than detection_rate",
+    "false_alarm_rate": "share of clean pictures (no true defect box) with at least one kept defect prediction; "
+    "null when the split has no clean picture",
+    "worst_misses": "the true defect boxes no kept prediction matched, largest area first",
+}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def at_operating_point(
+    predictions: Sequence[Detections],
+    truths: Sequence[Truth],
+    names: Sequence[str],
+    *,
+    background: Sequence[str] = (),
+    iou_min: float = 0.5,
+    worst: int = 5,
+) -> dict[str, Any]:
+    """What a person asks of a detector, from the predictions it keeps at its operating point.
+
+    Per class: recall and precision (one-to-one same-class matching at IoU >= ``iou_min``,
+    :func:`match`). Per picture: the detection rate (a defective picture flagged at all),
+    the found rate (one of its defects matched) and the false-alarm rate on clean pictures.
+    Classes in ``background`` (e.g. the item box) count in the per-class figures but neither
+    make a picture defective nor flag it. ``worst_misses`` are the ``worst`` largest unmatched
+    true defect boxes as (image index, box index, class, xyxy, area). :data:`OPERATING_DEFINITIONS`
+    says each in words.
+    """
+    if len(predictions) != len(truths):
+        raise ValueError(f"{len(predictions)} predictions but {len(truths)} labelled images")
+    quiet = set(background)
+
+    def name(c: int) -> str:
+        return names[c] if 0 <= c < len(names) else f"class {c}"
+
+    n_true: dict[int, int] = {}
+    n_pred: dict[int, int] = {}
+    n_hit: dict[int, int] = {}
+    defective = flagged = found = clean = alarmed = 0
+    missed: list[tuple[float, int, int]] = []
+    for k, (det, truth) in enumerate(zip(predictions, truths, strict=True)):
+        pairs = match(det, truth, iou_min)
+        hit_true = {j for _, j, _ in pairs}
+        for c in truth.class_id.tolist():
+            n_true[c] = n_true.get(c, 0) + 1
+        for c in det.class_id.tolist():
+            n_pred[c] = n_pred.get(c, 0) + 1
+        for i, _, _ in pairs:
+            c = int(det.class_id[i])
+            n_hit[c] = n_hit.get(c, 0) + 1
+        defects = [j for j, c in enumerate(truth.class_id.tolist()) if name(c) not in quiet]
+        raised = any(name(c) not in quiet for c in det.class_id.tolist())
+        if defects:
+            defective += 1
+            flagged += raised
+            found += any(j in hit_true for j in defects)
+            for j in defects:
+                if j not in hit_true:
+                    x1, y1, x2, y2 = (float(v) for v in truth.xyxy[j])
+                    missed.append((max(0.0, x2 - x1) * max(0.0, y2 - y1), k, j))
+        else:
+            clean += 1
+            alarmed += raised
+    per_class = {
+        name(c): {
+            "truths": n_true.get(c, 0),
+            "predictions": n_pred.get(c, 0),
+            "matched": n_hit.get(c, 0),
+            "recall": _share(n_hit.get(c, 0), n_true.get(c, 0)),
+            "precision": _share(n_hit.get(c, 0), n_pred.get(c, 0)),
+        }
+        for c in sorted(set(n_true) | set(n_pred))
+    }
+    missed.sort(key=lambda m: (-m[0], m[1], m[2]))
+    worst_misses = [
+        {
+            "image": k,
+            "box": j,
+            "class": name(int(truths[k].class_id[j])),
+            "xyxy": [round(float(v), 1) for v in truths[k].xyxy[j]],
+            "area": round(area, 1),
+        }
+        for area, k, j in missed[:worst]
+    ]
+    return {
+        "iou": iou_min,
+        "per_class": per_class,
+        "pictures": {
+            "total": len(truths),
+            "defective": defective,
+            "flagged": flagged,
+            "detection_rate": _share(flagged, defective),
+            "found": found,
+            "found_rate": _share(found, defective),
+            "clean": clean,
+            "false_alarms": alarmed,
+            "false_alarm_rate": _share(alarmed, clean),
+        },
+        "missed_defects": len(missed),
+        "worst_misses": worst_misses,
+    }

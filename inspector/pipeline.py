@@ -9,10 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import cv2
+import numpy as np
+
+from inspector.anomaly.base import AnomalyError, AnomalyScorer
 from inspector.config import DetectorConfig, Settings
 from inspector.detect import Detector, DetectorError, load_detector, warm_up
 from inspector.detect.operating import (
@@ -37,8 +41,9 @@ from inspector.grading import (
 )
 from inspector.grading.assessment import find_item_box
 from inspector.items import ItemInfo, Sku
+from inspector.labelmap import ITEM
 from inspector.taxonomy import FAMILIES_ONLY, Taxonomy, load_taxonomy
-from inspector.types import Detections, Frame, Inspection, View
+from inspector.types import AnomalyRegion, Detections, Frame, Inspection, View, ViewAnomaly
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,51 @@ class PipelineError(RuntimeError):
     """The pipeline could not be built (no model, bad rubric or policy file)."""
 
 
+# A detection explains the anomaly map inside its box grown by this share of its size (and a few pixels):
+# the detector's boxes are tight, the anomaly map's blobs bleed past them.
+EXPLAINED_MARGIN = 0.1
+EXPLAINED_MARGIN_PX = 4
+# The item crop scored is the item box grown by this share per side: the crops the anomaly models learned
+# from (inspector.anomaly.features.CROP_MARGIN; a test keeps the two equal without importing torch here).
+ANOMALY_CROP_MARGIN = 0.04
+
+Box = tuple[float, float, float, float]
+
+
+def unexplained_regions(
+    heat: np.ndarray[Any, Any], threshold: float, explained: Sequence[Box], min_area: float, item: Box | None = None
+) -> list[tuple[tuple[int, int, int, int], float, float]]:
+    """Connected patches of ``heat`` at or above ``threshold`` on the ``item`` but outside the ``explained`` boxes.
+
+    Boxes are in the map's pixels (``item`` None: the whole map). Returns (x1, y1, x2, y2), share of
+    the item's area and peak for each patch of at least ``min_area`` of the item. The map inside each
+    explained box (grown by a margin) and off the item is cleared first, so damage the detector
+    already found is not counted twice and the bench around the item is not counted at all.
+    """
+    h, w = heat.shape[:2]
+    ix1, iy1, ix2, iy2 = item if item is not None else (0.0, 0.0, float(w), float(h))
+    on_item = np.zeros((h, w), dtype=bool)
+    on_item[max(0, round(iy1)) : min(h, round(iy2)), max(0, round(ix1)) : min(w, round(ix2))] = True
+    free = np.where(on_item, np.asarray(heat, dtype=np.float32), np.float32(0.0))
+    area_of_item = max(1.0, float(on_item.sum()))
+    for x1, y1, x2, y2 in explained:
+        mx = EXPLAINED_MARGIN * (x2 - x1) + EXPLAINED_MARGIN_PX
+        my = EXPLAINED_MARGIN * (y2 - y1) + EXPLAINED_MARGIN_PX
+        c1, r1 = max(0, int(np.floor(x1 - mx))), max(0, int(np.floor(y1 - my)))
+        c2, r2 = min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my)))
+        if c2 > c1 and r2 > r1:
+            free[r1:r2, c1:c2] = 0.0
+    mask = (free >= threshold).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    out = []
+    for k in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area * area_of_item) + 1:  # noise never loops
+        x, y, bw, bh, area = (int(v) for v in stats[k])
+        peak = float(free[y : y + bh, x : x + bw][labels[y : y + bh, x : x + bw] == k].max())
+        out.append(((x, y, x + bw, y + bh), area / area_of_item, peak))
+    out.sort(key=lambda r: -r[2])
+    return out
+
+
 class Pipeline:
     """Detector + rubric grader + policy recommender, wired for one station.
 
@@ -96,8 +146,15 @@ class Pipeline:
         learned: dict[str, GradeModel] | None = None,
         blind_spots: bool = True,
         taxonomy: Taxonomy | None = None,
+        anomaly: AnomalyScorer | None = None,
+        anomaly_min_area: float = 0.005,
+        anomaly_note: str | None = None,
     ) -> None:
         self.detector = detector
+        self.anomaly = anomaly
+        self.anomaly_min_area = anomaly_min_area
+        self.anomaly_note = anomaly_note  # why no anomaly model is served (None: one is, or none was asked for)
+        self._anomaly_lock = threading.Lock()  # one crop at a time through the anomaly model, as the detector
         self.taxonomy = taxonomy or FAMILIES_ONLY
         self.blind_spots = blind_spots
         self.rubric = rubric
@@ -133,6 +190,18 @@ class Pipeline:
         """Why the served per-class operating points are not the configured ones (for the readiness check)."""
         operating: OperatingPoints | None = getattr(self.detector, "operating", None)
         return operating.warning if operating is not None else None
+
+    @property
+    def anomaly_status(self) -> dict[str, Any]:
+        """Whether an anomaly model is served, its version and families, or why not (for the readiness check)."""
+        scorer = self.anomaly
+        if scorer is None:
+            detail = f"anomaly model not loaded: {self.anomaly_note}" if self.anomaly_note else "no anomaly model"
+            return {"served": False, "version": None, "families": [], "detail": detail}
+        version = str(getattr(scorer, "version", None) or getattr(scorer, "model_version", None) or "unknown")
+        families = sorted(scorer.families)
+        detail = f"anomaly model {version} loaded for {', '.join(families) or 'no family'}"
+        return {"served": True, "version": version, "families": families, "detail": detail}
 
     def _blind(self, operating: OperatingPoints | None) -> BlindSpots | None:
         if not self.blind_spots or operating is None or not operating.has_blind_spots:
@@ -172,6 +241,10 @@ class Pipeline:
         sku = self.catalogue.resolve(item.sku, item)
         family = self._family(frames, detections)
         operating: OperatingPoints | None = getattr(detector, "operating", None)
+        floors = operating.thresholds if operating is not None else {}
+        t_anomaly = time.perf_counter()
+        anomalies = self._anomalies(frames, detections, self._item_family(item, sku, family), floors)
+        anomaly_ms = (time.perf_counter() - t_anomaly) * 1000
         grade = grade_item(
             detections,
             rubric=self.rubric,
@@ -180,9 +253,10 @@ class Pipeline:
             qualities=qualities,
             family=family,
             learned=self.learned,
-            class_confidence=operating.thresholds if operating is not None else None,
+            class_confidence=floors or None,
             blind_spots=self._blind(operating),
             taxonomy=self.taxonomy,
+            anomalies=anomalies,
         )
         t3 = time.perf_counter()
         disposition = recommend(grade, sku=sku, item=item, policy=policy, taxonomy=self.taxonomy)
@@ -190,7 +264,10 @@ class Pipeline:
         return Inspection(
             id=inspection_id,
             # a view decoded smaller for the model reports its boxes on the picture as sent
-            views=tuple(View(frame=f, detections=f.to_full(d)) for f, d in zip(frames, detections, strict=True)),
+            views=tuple(
+                View(frame=f, detections=f.to_full(d), anomaly=a)
+                for f, d, a in zip(frames, detections, anomalies, strict=True)
+            ),
             grade=grade,
             disposition=disposition,
             model_version=detector.model_version,
@@ -198,11 +275,98 @@ class Pipeline:
             timings_ms={
                 "quality": (t1 - t0) * 1000,
                 "detect": (t2 - t1) * 1000,
-                "grade": (t3 - t2) * 1000,
+                "grade": (t3 - t2) * 1000 - anomaly_ms,
+                **({"anomaly": anomaly_ms} if self.anomaly is not None else {}),
                 "disposition": (t4 - t3) * 1000,
                 "pipeline": (t4 - t0) * 1000,
             },
             station_id=station_id,
+        )
+
+    def _item_family(self, item: ItemInfo, sku: Sku | None, predicted: FamilyPrediction | None) -> str | None:
+        """The family the item's anomaly model is chosen by: the one its category maps to, else the classifier's."""
+        told = sku.category if sku is not None else item.category
+        if told is not None:
+            mapped = self.taxonomy.resolve(told).family
+            if mapped is not None:
+                return mapped
+        return predicted.family if predicted is not None else None
+
+    def _anomalies(
+        self,
+        frames: Sequence[Frame],
+        detections: Sequence[Detections],
+        family: str | None,
+        floors: Mapping[str, float],
+    ) -> list[ViewAnomaly | None]:
+        """Each view's item crop scored by the family's anomaly model, with the regions no detection explains.
+
+        A detection explains its box when the grader counts it: at or above its class's operating point
+        (``floors``), else the rubric's ``min_confidence``; a fainter one leaves the damage unexplained.
+
+        No model, no family, or a family the model lacks: nothing is scored. A model that fails on a view
+        is logged and that view goes without (the detector's verdict stands).
+        """
+        scorer = self.anomaly
+        if scorer is None or family is None or family not in scorer.families:
+            return [None] * len(frames)
+        out: list[ViewAnomaly | None] = []
+        for frame, dets in zip(frames, detections, strict=True):
+            try:
+                with self._anomaly_lock:
+                    out.append(self._score_view(scorer, frame, dets, family, floors))
+            except AnomalyError as exc:
+                log.warning("anomaly model skipped on %s: %s", frame.camera_id, exc)
+                out.append(None)
+        return out
+
+    def _score_view(
+        self, scorer: AnomalyScorer, frame: Frame, dets: Detections, family: str, floors: Mapping[str, float]
+    ) -> ViewAnomaly:
+        found = find_item_box(dets, self.rubric.min_confidence)
+        item: Box = (0.0, 0.0, float(frame.width), float(frame.height))
+        x1, y1, x2, y2 = (0, 0, frame.width, frame.height)
+        if found is not None:  # the item box grown as the models learned it; the whole frame when there is none
+            bx1, by1, bx2, by2 = found[1]
+            mx, my = (bx2 - bx1) * ANOMALY_CROP_MARGIN, (by2 - by1) * ANOMALY_CROP_MARGIN
+            cx1, cy1 = max(0, int(np.floor(bx1 - mx))), max(0, int(np.floor(by1 - my)))
+            cx2, cy2 = min(frame.width, int(np.ceil(bx2 + mx))), min(frame.height, int(np.ceil(by2 + my)))
+            if cx2 - cx1 >= 8 and cy2 - cy1 >= 8:
+                x1, y1, x2, y2 = cx1, cy1, cx2, cy2
+                item = (bx1, by1, bx2, by2)
+        crop = np.ascontiguousarray(frame.image[y1:y2, x1:x2, ::-1])  # the scorers take RGB
+        result = scorer.score(crop, family)
+        heat = np.asarray(result.heat, dtype=np.float32)
+        if heat.shape[:2] != crop.shape[:2]:
+            resized = cv2.resize(heat, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
+            heat = np.asarray(resized, dtype=np.float32)
+        explained = [
+            (d.xyxy[0] - x1, d.xyxy[1] - y1, d.xyxy[2] - x1, d.xyxy[3] - y1)
+            for d in dets
+            if d.class_name != ITEM and d.confidence >= floors.get(d.class_name, self.rubric.min_confidence)
+        ]
+        sx, sy = frame.size[0] / frame.width, frame.size[1] / frame.height  # to the picture as sent
+        # regions only on an item the model calls anomalous: the card's false-alarm rate on good items holds
+        pixel = float(result.extra.get("pixel_threshold", result.threshold))
+        on_crop = (item[0] - x1, item[1] - y1, item[2] - x1, item[3] - y1)
+        found_regions = (
+            unexplained_regions(heat, pixel, explained, self.anomaly_min_area, on_crop) if result.anomalous else []
+        )
+        regions = tuple(
+            AnomalyRegion(
+                xyxy=((x1 + rx1) * sx, (y1 + ry1) * sy, (x1 + rx2) * sx, (y1 + ry2) * sy), share=share, peak=peak
+            )
+            for (rx1, ry1, rx2, ry2), share, peak in found_regions
+        )
+        return ViewAnomaly(
+            score=float(result.score),
+            threshold=float(result.threshold),
+            family=family,
+            model_version=result.model_version,
+            crop=(x1 * sx, y1 * sy, x2 * sx, y2 * sy),
+            regions=regions,
+            pixel_threshold=pixel,
+            heat=heat,
         )
 
     def _mapping(self, item: ItemInfo, sku: Sku | None) -> dict[str, Any]:
@@ -262,7 +426,15 @@ def load_serving_detector(settings: Settings, weights: Path, version: str | None
     default = served.confidence  # the item class and any class without its own threshold
     if operating is not None:  # run at the lowest class threshold; each class is kept from its own below
         served = served.model_copy(update={"confidence": operating.lowest(default)})
-    detector = load_detector(served, model_file(served, weights), version)
+    try:
+        detector = load_detector(served, model_file(served, weights), version)
+    except Exception as exc:
+        if served.backend == cfg.backend:  # the backend the configuration asked for: its error is the answer
+            raise
+        # the version's measured backend (serving_backend) could not be built or loaded here: PyTorch serves
+        log.error("the %s backend chosen for %s is not served (%s); serving ultralytics", served.backend, version, exc)
+        served = served.model_copy(update={"backend": "ultralytics"})
+        detector = load_detector(served, weights, version)
     if served.tiling != "off":
         from inspector.detect.tiling import TilingDetector
 
@@ -309,6 +481,28 @@ def serving_operating_points(settings: Settings, version: str | None) -> Operati
         return OperatingPoints(base.thresholds, base.recall, base.base_rate, base.source, warning=why)
 
 
+def load_serving_anomaly(settings: Settings) -> tuple[AnomalyScorer | None, str | None]:
+    """The anomaly model to serve beside the detector, or None and why not.
+
+    A missing or corrupt model never stops the station: it serves the detector alone and
+    ``/v1/ready`` says why (the reason is logged too), as it does when none is promoted. It is
+    warmed on a blank crop, as the detector is, when ``detector.warmup`` asks for it.
+    """
+    cfg = settings.anomaly
+    if not cfg.enabled:
+        return None, "anomaly.enabled is false"
+    try:
+        from inspector.anomaly.load import load_scorer  # torch: only when an anomaly model is wanted
+
+        scorer: AnomalyScorer = load_scorer(cfg.model, settings.registry.root)
+        if settings.detector.warmup and scorer.families:  # its first call pays the set-up, not the first item
+            scorer.score(np.full((64, 64, 3), 128, np.uint8), scorer.families[0])
+    except (AnomalyError, OSError, ValueError) as exc:
+        log.warning("anomaly model not loaded: %s", exc)
+        return None, str(exc)
+    return scorer, None
+
+
 def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipeline:
     """Load the serving model, the rubrics, the policy and the catalogue named by the settings.
 
@@ -338,6 +532,7 @@ def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipe
             learned = dict(load_learned_graders(settings.grading.learned_dir))
     except (DetectorError, FileNotFoundError, ValueError, OSError) as exc:
         raise PipelineError(str(exc)) from exc
+    scorer, why = load_serving_anomaly(settings)
     return Pipeline(
         detector,
         rubric=rubric,
@@ -347,4 +542,7 @@ def build_pipeline(settings: Settings, detector: Detector | None = None) -> Pipe
         learned=learned,
         blind_spots=settings.grading.blind_spots,
         taxonomy=taxonomy,
+        anomaly=scorer,
+        anomaly_min_area=settings.anomaly.min_area,
+        anomaly_note=why,
     )

@@ -32,6 +32,7 @@ from inspector.detect.base import DetectorError
 from inspector.paths import models_dir
 
 ACTIVE_FILE = "active.json"
+ANOMALY_ACTIVE_FILE = "active-anomaly.json"  # anomaly models are promoted apart from the detector
 PROMOTIONS_FILE = "promotions.jsonl"
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "meta.json"
@@ -325,9 +326,14 @@ def _who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def active_record(root: Path | None = None) -> dict[str, Any] | None:
+def pointer_for(meta: Mapping[str, Any]) -> str:
+    """The active pointer a version belongs under: anomaly models have their own, beside the detector's."""
+    return ANOMALY_ACTIVE_FILE if meta.get("task") == "anomaly" else ACTIVE_FILE
+
+
+def active_record(root: Path | None = None, pointer: str = ACTIVE_FILE) -> dict[str, Any] | None:
     """The content of ``active.json`` (version, promoted_by, promoted_at, previous), or None."""
-    path = root_dir(root) / ACTIVE_FILE
+    path = root_dir(root) / pointer
     if not path.is_file():
         return None
     try:
@@ -342,9 +348,9 @@ def active_record(root: Path | None = None) -> dict[str, Any] | None:
     return data
 
 
-def active_version(root: Path | None = None) -> str | None:
-    """The promoted version named by ``active.json``, or None when nothing is promoted."""
-    record = active_record(root)
+def active_version(root: Path | None = None, pointer: str = ACTIVE_FILE) -> str | None:
+    """The promoted version named by ``active.json`` (or ``pointer``), or None when nothing is promoted."""
+    record = active_record(root, pointer)
     return None if record is None else str(record["version"])
 
 
@@ -375,12 +381,14 @@ def promote(
     """Make ``version`` the one the station serves: only an intact entry, atomically, on the record.
 
     ``extra`` goes into the record too (the promotion guard's verdict, who forced it and why).
+    An anomaly model (meta ``task: anomaly``) moves its own pointer; the detector's stays.
     """
     base = root_dir(root)
     check_version(version, base)
+    pointer = pointer_for(load_meta(version, base))
     with _locked(base):
         try:
-            previous = active_version(base)
+            previous = active_version(base, pointer)
         except RegistryError:
             previous = None
         record: dict[str, Any] = {
@@ -393,7 +401,9 @@ def promote(
             record["note"] = note
         for key, value in (extra or {}).items():
             record.setdefault(key, value)
-        write_atomic(base / ACTIVE_FILE, json.dumps(record, indent=2) + "\n")
+        if pointer != ACTIVE_FILE:
+            record.setdefault("task", "anomaly")
+        write_atomic(base / pointer, json.dumps(record, indent=2) + "\n")
         with (base / PROMOTIONS_FILE).open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()
@@ -444,7 +454,7 @@ def resolve_serving(root: Path | None = None) -> tuple[Path, str]:
             return check_version(active, base), active
         except RegistryError as exc:
             first_error = str(exc)
-    history = [r["version"] for r in reversed(promotions(base))]
+    history = [r["version"] for r in reversed(promotions(base)) if r.get("task") != "anomaly"]
     if active is None and first_error is None:
         raise RegistryError(f"no active model in {base}: train one with 'make model' or promote a version")
     seen = {active}
@@ -460,7 +470,8 @@ def resolve_serving(root: Path | None = None) -> tuple[Path, str]:
 
 
 def serving_hints(version: str | None, root: Path | None = None) -> dict[str, Any]:
-    """The input size and operating confidence a registered version was trained and evaluated at.
+    """The input size and operating confidence a registered version was trained and evaluated at, and the
+    backend measured to give its verdicts fastest (``serving_backend``).
 
     A model trained at 416 px sees objects at another scale when run at 640; the station
     should use these unless its configuration says otherwise. Empty for unregistered weights.
@@ -475,4 +486,7 @@ def serving_hints(version: str | None, root: Path | None = None) -> dict[str, An
         hints["imgsz"] = meta["imgsz"]
     if isinstance(meta.get("operating_confidence"), (int, float)):
         hints["confidence"] = float(meta["operating_confidence"])
+    chosen = meta.get("serving_backend")  # inspector models backends: the fastest with PyTorch's verdicts
+    if isinstance(chosen, Mapping) and isinstance(chosen.get("backend"), str):
+        hints["backend"] = chosen["backend"]
     return hints

@@ -384,11 +384,61 @@ class Disposition:
 
 
 @dataclass(frozen=True, slots=True)
+class AnomalyRegion:
+    """A connected patch of the item the anomaly model finds strange and no detection explains."""
+
+    xyxy: tuple[float, float, float, float]  # in the view's pixels, as sent
+    share: float  # its area over the item's (the scored crop's) area
+    peak: float  # the highest anomaly score inside it, in the model's units
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"xyxy": [round(v, 2) for v in self.xyxy], "share": round(self.share, 5), "peak": round(self.peak, 4)}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ViewAnomaly:
+    """What the anomaly model (learned from good items only) made of one view's item crop.
+
+    ``heat`` is the anomaly map at the crop's size, kept for the heat-map picture only (never serialised).
+    """
+
+    score: float
+    threshold: float
+    family: str
+    model_version: str
+    crop: tuple[float, float, float, float]  # the scored item crop, in the view's pixels as sent
+    regions: tuple[AnomalyRegion, ...] = ()
+    pixel_threshold: float | None = None  # a pixel at or above it is anomalous (None: ``threshold``)
+    heat: FloatArray | None = field(default=None, repr=False)
+
+    @property
+    def anomalous(self) -> bool:
+        return self.score >= self.threshold
+
+    @property
+    def pixel_level(self) -> float:
+        return self.threshold if self.pixel_threshold is None else self.pixel_threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": round(self.score, 4),
+            "threshold": round(self.threshold, 4),
+            "pixel_threshold": round(self.pixel_level, 4),
+            "anomalous": self.anomalous,
+            "family": self.family,
+            "model_version": self.model_version,
+            "crop": [round(v, 2) for v in self.crop],
+            "regions": [r.to_dict() for r in self.regions],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class View:
-    """One image of an item and what the detector found on it."""
+    """One image of an item, what the detector found on it and, when scored, what the anomaly model found."""
 
     frame: Frame
     detections: Detections
+    anomaly: ViewAnomaly | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,3 +70,55 @@ def gated(
             done.set()
 
     return call
+
+
+class MedianColourScorer:
+    """A stand-in anomaly model: a pixel's strangeness is its colour's distance from the crop's median colour.
+
+    Good items in the tests are flat; a painted blotch is far from the median and scores above ``threshold``.
+    """
+
+    version = "median-colour-1"
+
+    def __init__(
+        self, families: Sequence[str] = ("phone",), threshold: float = 60.0, pixel_threshold: float | None = None
+    ) -> None:
+        self._families = tuple(families)
+        self.threshold = threshold
+        self.extra = {} if pixel_threshold is None else {"pixel_threshold": pixel_threshold}
+        self.calls = 0
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return self._families
+
+    def score(self, crop: np.ndarray[Any, Any], family: str) -> Any:
+        from inspector.anomaly.base import AnomalyError, AnomalyResult
+
+        if family not in self._families:
+            raise AnomalyError(f"no anomaly model for {family}")
+        self.calls += 1
+        median = np.median(crop.reshape(-1, 3), axis=0)
+        heat = np.linalg.norm(crop.astype(np.float32) - median.astype(np.float32), axis=2).astype(np.float32)
+        return AnomalyResult(
+            score=float(heat.max()),
+            threshold=self.threshold,
+            heat=heat,
+            family=family,
+            model_version=self.version,
+            extra=dict(self.extra),
+        )
+
+
+def item_photo(blotch: tuple[int, int, int, int] | None = None, w: int = 640, h: int = 480) -> Frame:
+    """A flat grey item at (150, 100)-(500, 400) with a dark blotch (x1, y1, x2, y2) painted on.
+
+    The bench is as flat for 40 px around the item (the scored crop's margin) and textured beyond.
+    """
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.integers(40, 200, (h, w, 3), dtype=np.uint8), (3, 3), 0)
+    img[60:440, 110:540] = (200, 200, 200)
+    if blotch is not None:
+        x1, y1, x2, y2 = blotch
+        img[y1:y2, x1:x2] = (30, 40, 90)
+    return Frame(image=np.asarray(img, np.uint8), camera_id="cam0")

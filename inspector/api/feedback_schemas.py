@@ -2,28 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+NEW_CLASS = re.compile(r"[a-z][a-z0-9_]{0,63}")  # a class name an operator may coin for confirmed unexplained damage
+
 
 class FlagIn(BaseModel):
-    """An operator's word on the detections of one view: a defect the model missed, or one that is not there."""
+    """An operator's word on the detections of one view: a defect the model missed, or one that is not there;
+    or an unexplained region of the anomaly model confirmed as damage of a class the operator names."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    kind: Literal["missed_defect", "false_defect"]
+    kind: Literal["missed_defect", "false_defect", "anomaly"]
     view: int = Field(0, ge=0, le=31, description="the view (n) the flag is about")
     detection: int | None = Field(None, ge=0, description="false_defect: the index of the detection that is wrong")
     box: list[float] | None = Field(
         None, min_length=4, max_length=4, description="missed_defect: x1, y1, x2, y2 in the view's pixels (optional)"
     )
-    class_name: str | None = Field(None, max_length=64, description="missed_defect: the defect class (optional)")
+    class_name: str | None = Field(
+        None,
+        max_length=64,
+        description="missed_defect: the defect class (optional); anomaly: the class the region is (a new one may be "
+        "named: lower case, digits and _)",
+    )
+    region: int | None = Field(None, ge=0, description="anomaly: the index of the view's unexplained region")
     note: str | None = Field(None, max_length=2000)
 
     @model_validator(mode="after")
     def _consistent(self) -> FlagIn:
+        if self.kind == "anomaly":
+            if self.region is None or self.class_name is None:
+                raise ValueError("an anomaly flag names one of the view's unexplained regions (region) and its class")
+            if not NEW_CLASS.fullmatch(self.class_name):
+                raise ValueError(f"class_name {self.class_name!r}: lower case letters, digits and _, from a letter")
+            if self.box is not None or self.detection is not None:
+                raise ValueError("an anomaly flag takes its box from the region: give no box or detection")
+            return self
+        if self.region is not None:
+            raise ValueError("region is for anomaly flags")
         if self.kind == "false_defect":
             if self.detection is None:
                 raise ValueError("a false_defect flag points at one of the view's detections (detection)")

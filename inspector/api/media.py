@@ -128,14 +128,72 @@ def cached_annotated_jpeg(image: Path, data: bytes, records: Sequence[dict[str, 
     except FileNotFoundError:
         pass
     jpeg = annotated_jpeg(data, records, max_pixels)
+    keep_copy(path, jpeg)
+    return jpeg
+
+
+def heat_path(image: Path, inspection_id: str, n: int) -> Path:
+    """Where the anomaly map of view ``n`` of an inspection lives: beside the stored view, pruned with it."""
+    tag = hashlib.sha256(f"{inspection_id}:{n}".encode()).hexdigest()[:16]
+    return image.with_name(f"{image.name}.anomaly-{tag}.png")
+
+
+# The kept anomaly map's longest side: the models' maps are far coarser (a 28 x 28 grid, smoothed), so a
+# larger copy would only cost time and disk; the heat-map picture scales it back over the item.
+HEAT_SIDE = 320
+
+
+def encode_heat(heat: np.ndarray[Any, Any], threshold: float) -> bytes:
+    """The anomaly map as a grey PNG: 0 is nothing strange, 128 the model's threshold, 255 twice it or more."""
+    scale = 2.0 * threshold if threshold > 0 else max(float(np.max(heat)), 1e-6)
+    small: np.ndarray[Any, Any] = np.asarray(heat, np.float32)
+    h, w = small.shape[:2]
+    if max(h, w) > HEAT_SIDE:
+        f = HEAT_SIDE / max(h, w)
+        small = cv2.resize(small, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    grey = np.clip(small / scale * 255.0, 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".png", grey)
+    if not ok:
+        raise ValueError("could not encode the anomaly map as PNG")
+    return bytes(buf.tobytes())
+
+
+def heat_overlay_png(data: bytes, heat_png: bytes, anomaly: dict[str, Any], max_pixels: int) -> bytes:
+    """The stored view at its size with the anomaly map laid over its item crop and the unexplained regions boxed.
+
+    Colder than half the threshold stays see-through, so the operator still sees the item under it.
+    """
+    image = decode_image(data, max_pixels=max_pixels)
+    grey = cv2.imdecode(np.frombuffer(heat_png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if grey is None:
+        raise ValueError("the stored anomaly map cannot be read")
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (round(float(v)) for v in anomaly["crop"])
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+    if x2 > x1 and y2 > y1:
+        heat = cv2.resize(grey, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
+        colour = cv2.applyColorMap(heat, cv2.COLORMAP_JET).astype(np.float32)
+        alpha = (np.clip((heat.astype(np.float32) - 64.0) / 128.0, 0.0, 1.0) * 0.65)[..., None]
+        part = image[y1:y2, x1:x2].astype(np.float32)
+        image[y1:y2, x1:x2] = (part * (1.0 - alpha) + colour * alpha).astype(np.uint8)
+    for region in anomaly.get("regions", []):
+        rx1, ry1, rx2, ry2 = (round(float(v)) for v in region["xyxy"])
+        cv2.rectangle(image, (rx1, ry1), (rx2, ry2), (255, 255, 255), 2)
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError("could not encode the heat map as PNG")
+    return bytes(buf.tobytes())
+
+
+def keep_copy(path: Path, data: bytes) -> None:
+    """Write a copy derived from a stored view beside it, whole or not at all; a failure is only logged."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(jpeg)
+                f.write(data)
             Path(tmp).replace(path)  # readers see the whole copy or none
         finally:
             Path(tmp).unlink(missing_ok=True)
     except OSError as exc:
-        log.warning("the annotated copy %s could not be kept: %s", path.name, exc)
-    return jpeg
+        log.warning("the copy %s could not be kept: %s", path.name, exc)

@@ -112,6 +112,28 @@ class ImageRef(_Out):
     size_bytes: int
 
 
+class AnomalyRegionOut(_Out):
+    xyxy: list[float] = Field(description="x1, y1, x2, y2 in the view's pixels")
+    share: float = Field(description="its area over the scored item's area")
+    peak: float = Field(description="the highest anomaly score inside it, in the model's units")
+
+
+class AnomalyOut(_Out):
+    """What the anomaly model (learned from good items of the family only) made of the view's item."""
+
+    score: float = Field(description="the item's anomaly score; anomalous at threshold or above")
+    threshold: float = Field(description="set on validation for the false-alarm rate on good items in the model card")
+    pixel_threshold: float = Field(description="a pixel of the map at or above it is anomalous (the regions' cut)")
+    anomalous: bool
+    family: str = Field(description="the product family whose model scored it")
+    model_version: str
+    crop: list[float] = Field(description="the scored item crop, x1, y1, x2, y2 in the view's pixels")
+    regions: list[AnomalyRegionOut] = Field(
+        description="anomalous regions no detection explains, at least anomaly.min_area of the item, worst first"
+    )
+    heat_url: str = Field(description="PNG: the anomaly map over the view")
+
+
 class ViewOut(_Out):
     n: int
     camera_id: str
@@ -122,6 +144,7 @@ class ViewOut(_Out):
     image_url: str
     annotated_url: str
     detections: list[DetectionOut]
+    anomaly: AnomalyOut | None = Field(None, description="null: no anomaly model scored this view")
 
 
 class VersionsOut(_Out):

@@ -20,7 +20,16 @@ import anyio
 from sqlalchemy.orm import Session
 
 from inspector.api.idempotency import IdempotencyKeys, request_hash
-from inspector.api.media import cached_annotated_jpeg, digests_of, encode_jpeg, sniff_media_type
+from inspector.api.media import (
+    cached_annotated_jpeg,
+    digests_of,
+    encode_heat,
+    encode_jpeg,
+    heat_overlay_png,
+    heat_path,
+    keep_copy,
+    sniff_media_type,
+)
 from inspector.api.metrics import Metrics
 from inspector.api.returns import ReturnBook
 from inspector.api.runner import InferenceRunner, QueueFull
@@ -34,6 +43,7 @@ from inspector.store import Store
 from inspector.store import inspections as repo
 from inspector.store.db import busy_means_retry
 from inspector.store.faults import check_space, disk_check, storage_errors
+from inspector.store.models import ImageRow
 from inspector.store.retention import pruned_at, still_named
 from inspector.store.webhooks import add_event
 from inspector.types import Frame, Inspection
@@ -255,6 +265,7 @@ class InspectionService:
                     idempotency_lease=lease,
                 )
                 add_event(s, "inspection.completed", served)
+            self._keep_heat(inspection, request.digests)
 
         try:
             with storage_errors(self.store.disk_paths()):
@@ -268,6 +279,15 @@ class InspectionService:
         self._notify()
         self.metrics.inspections.labels(body["grade"]["level"], body["disposition"]["path"], request.source).inc()
         return Created(served, inspection)
+
+    def _keep_heat(self, inspection: Inspection, digests: list[str]) -> None:
+        """The anomaly maps beside their views, for the heat-map picture (a lost one is only logged)."""
+        for n, view in enumerate(inspection.views):
+            found = view.anomaly
+            if found is None or found.heat is None:
+                continue
+            path = heat_path(self.store.images.path_for(digests[n]), inspection.id, n)
+            keep_copy(path, encode_heat(found.heat, found.pixel_level))
 
     def _put_images(self, images: list[bytes]) -> None:
         for data in images:
@@ -325,6 +345,11 @@ class InspectionService:
                     "image_url": f"/v1/inspections/{iid}/images/{n}",
                     "annotated_url": f"/v1/inspections/{iid}/images/{n}?annotated=1",
                     "detections": view.detections.to_records(),
+                    "anomaly": (
+                        view.anomaly.to_dict() | {"heat_url": f"/v1/inspections/{iid}/views/{n}/anomaly.png"}
+                        if view.anomaly is not None
+                        else None
+                    ),
                 }
             )
         return {
@@ -391,32 +416,55 @@ class InspectionService:
         items, next_cursor = await anyio.to_thread.run_sync(read)
         return {"items": [as_served(b) for b in items], "next_cursor": next_cursor}
 
+    def _stored_view(self, inspection_id: str, n: int, *, body: bool) -> tuple[bytes, ImageRow, dict[str, Any]]:
+        """View ``n``'s bytes, its image row and (``body``) the inspection as stored; 404, 410 or 500 otherwise."""
+        with self.store.db.read() as s:
+            row = repo.get_image(s, inspection_id, n)
+            stored = repo.inspection_body(s, inspection_id) if body and row is not None else None
+            pruned = pruned_at(s, inspection_id) if row is not None else None
+        if row is None:
+            raise NotFound(f"inspection {inspection_id} has no image {n}")
+        if pruned is not None:
+            raise Gone(
+                f"the views of inspection {inspection_id} were pruned on {pruned.date().isoformat()} "
+                "by the retention policy; its record is kept",
+                code="image_pruned",
+                pruned_at=pruned.isoformat(),
+            )
+        try:
+            data = self.store.images.get(row.sha256)
+        except FileNotFoundError as exc:
+            raise Broken("the image file is missing from the store", code="image_missing") from exc
+        return data, row, stored or {}
+
     async def image(self, inspection_id: str, n: int, *, annotated: bool = False) -> tuple[bytes, str]:
         """The original bytes of view ``n`` and their media type, or a JPEG with the boxes drawn."""
 
         def read() -> tuple[bytes, str]:
-            with self.store.db.read() as s:
-                row = repo.get_image(s, inspection_id, n)
-                body = repo.inspection_body(s, inspection_id) if annotated and row is not None else None
-                pruned = pruned_at(s, inspection_id) if row is not None else None
-            if row is None:
-                raise NotFound(f"inspection {inspection_id} has no image {n}")
-            if pruned is not None:
-                raise Gone(
-                    f"the views of inspection {inspection_id} were pruned on {pruned.date().isoformat()} "
-                    "by the retention policy; its record is kept",
-                    code="image_pruned",
-                    pruned_at=pruned.isoformat(),
-                )
-            try:
-                data = self.store.images.get(row.sha256)
-            except FileNotFoundError as exc:
-                raise Broken("the image file is missing from the store", code="image_missing") from exc
+            data, row, body = self._stored_view(inspection_id, n, body=annotated)
             if not annotated:
                 return data, row.media_type
-            records = body["views"][n]["detections"] if body is not None else []
+            records = body["views"][n]["detections"] if body else []
             image = self.store.images.path_for(row.sha256)
             return cached_annotated_jpeg(image, data, records, self.settings.server.max_pixels), "image/jpeg"
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def anomaly_image(self, inspection_id: str, n: int) -> bytes:
+        """View ``n`` as a PNG of its size with the anomaly map over the item; 404 when no model scored it."""
+
+        def read() -> bytes:
+            data, row, body = self._stored_view(inspection_id, n, body=True)
+            anomaly = body["views"][n].get("anomaly") if body else None
+            if anomaly is None:
+                raise NotFound(f"view {n} of inspection {inspection_id} was not scored by an anomaly model")
+            try:
+                heat = heat_path(self.store.images.path_for(row.sha256), inspection_id, n).read_bytes()
+            except FileNotFoundError as exc:
+                raise NotFound(
+                    f"the anomaly map of view {n} of inspection {inspection_id} was not kept", code="heat_missing"
+                ) from exc
+            return heat_overlay_png(data, heat, anomaly, self.settings.server.max_pixels)
 
         return await anyio.to_thread.run_sync(read)
 

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from inspector.config import Settings
 
-FLAT_WITHIN = 0.10  # the goal: the last window within 10% of the second
+FLAT_WITHIN = 0.10  # flat: the last window within 10% of the second
 RMA_PREFIX = "RMA-SOAK"
 _PR_SET_PDEATHSIG = 1
 

@@ -10,7 +10,7 @@ import json
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,12 +35,16 @@ Columns = Annotated[
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="the station's data folder (default: the settings')")]
 
 
-def _read(path: Path, columns: str | None) -> Catalogue:
-    """The parsed file; on bad content every problem on its own stderr line, exit 1."""
+def _read(path: Path, columns: str | None, *, as_json: bool = False) -> Catalogue:
+    """The parsed file; on bad content every problem on its own stderr line (or one JSON report), exit 1."""
     mapping = parse_columns(columns)
     try:
         return load_catalogue(path, mapping)
     except CatalogueError as exc:
+        if as_json:
+            rows = [{"where": e.where, "column": e.column, "problem": e.problem} for e in exc.errors]
+            typer.echo(json.dumps({"file": str(path), "ok": False, "errors": rows}, indent=2, ensure_ascii=False))
+            raise typer.Exit(1) from None
         for error in exc.errors:
             typer.echo(f"error: {error}", err=True)
         typer.echo(f"{len(exc.errors)} problem(s) in {path}: nothing imported", err=True)
@@ -50,16 +54,22 @@ def _read(path: Path, columns: str | None) -> Catalogue:
         raise typer.Exit(1) from None
 
 
-def _summary(catalogue: Catalogue, taxonomy: Taxonomy) -> list[str]:
-    """Counts by category (case ignored, first spelling shown) and the categories no mapping entry matches."""
+def census(catalogue: Catalogue, taxonomy: Taxonomy) -> dict[str, Any]:
+    """SKUs per category (case ignored, first spelling shown) and the categories no mapping entry matches."""
     spelling: dict[str, str] = {}
     for s in catalogue.values():
         spelling.setdefault(category_key(s.category), s.category)
     counts = Counter(spelling[category_key(s.category)] for s in catalogue.values())
     unmapped = sorted((c for c in counts if not taxonomy.resolve(c).mapped), key=str.casefold)
-    lines = [f"{len(catalogue)} SKUs in {len(counts)} categories (taxonomy {taxonomy.version})"]
-    if unmapped:
-        listed = ", ".join(f"{c} ({counts[c]})" for c in unmapped)
+    return {"skus": len(catalogue), "categories": dict(counts), "unmapped": unmapped, "taxonomy": taxonomy.version}
+
+
+def _summary(catalogue: Catalogue, taxonomy: Taxonomy) -> list[str]:
+    """:func:`census` in words."""
+    c = census(catalogue, taxonomy)
+    lines = [f"{c['skus']} SKUs in {len(c['categories'])} categories (taxonomy {c['taxonomy']})"]
+    if c["unmapped"]:
+        listed = ", ".join(f"{u} ({c['categories'][u]})" for u in c["unmapped"])
         lines.append(f"not mapped, graded by the generic rubric and valued by the generic table: {listed}")
     else:
         lines.append("every category is mapped")
@@ -68,12 +78,18 @@ def _summary(catalogue: Catalogue, taxonomy: Taxonomy) -> list[str]:
 
 @catalogue_app.command("validate")
 def validate_cmd(
-    file: Annotated[Path, typer.Argument(help="the retailer's .csv or .json")], columns: Columns = None
+    file: Annotated[Path, typer.Argument(help="the retailer's .csv or .json")],
+    columns: Columns = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report (or every bad row) as JSON")] = False,
 ) -> None:
     """Check a catalogue without writing anything: exit 1 naming every bad row (line, column, why)."""
     settings = Settings()
-    catalogue = _read(file, columns)
-    for line in _summary(catalogue, load_taxonomy(settings.disposition.taxonomy_file)):
+    catalogue = _read(file, columns, as_json=as_json)
+    taxonomy = load_taxonomy(settings.disposition.taxonomy_file)
+    if as_json:
+        typer.echo(json.dumps({"file": str(file), "ok": True, **census(catalogue, taxonomy)}, indent=2))
+        return
+    for line in _summary(catalogue, taxonomy):
         typer.echo(line)
 
 

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from inspector.data.formats import DatasetSpec
+    from inspector.training.autorecipe import Advice
 
 data_app = typer.Typer(
     help="Synthetic bench data and dataset tools: synth, faint, import, export, convert, validate, stats, split.",
@@ -19,7 +23,7 @@ data_app = typer.Typer(
 )
 
 FormatOpt = Annotated[
-    str | None, typer.Option("--format", "-f", help="yolo, coco, voc or labelstudio (default: detected)")
+    str | None, typer.Option("--format", "-f", help="yolo, coco, voc, labelstudio or cvat (default: detected)")
 ]
 NamesOpt = Annotated[
     str | None,
@@ -28,7 +32,12 @@ NamesOpt = Annotated[
     ),
 ]
 LinkOpt = Annotated[str, typer.Option("--link", help="how images are placed in the output: symlink, copy or hardlink")]
-ImagesOpt = Annotated[Path | None, typer.Option("--images", help="folder to look for images in (COCO, Label Studio)")]
+ImagesOpt = Annotated[
+    Path | None, typer.Option("--images", help="folder to look for images in (COCO, Label Studio, CVAT)")
+]
+SkipMissingOpt = Annotated[
+    bool, typer.Option("--skip-missing", help="leave out images the annotations list but the folder lacks")
+]
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -143,19 +152,23 @@ def import_(
     names: NamesOpt = None,
     images_dir: ImagesOpt = None,
     link: LinkOpt = "symlink",
+    skip_missing: SkipMissingOpt = False,
 ) -> None:
-    """Import a COCO, VOC, Label Studio (or YOLO) dataset as a YOLO dataset; its class names are kept."""
-    _convert(source, out, fmt, "yolo", names, images_dir, link)
+    """Import a COCO, VOC, Label Studio, CVAT (or YOLO) dataset as a YOLO dataset; its class names are kept.
+
+    The format and layout are detected (Roboflow and COCO 2017 folders, data.yaml, ImageSets/Main, ...).
+    """
+    _convert(source, out, fmt, "yolo", names, images_dir, link, skip_missing)
 
 
 @data_app.command()
 def export(
     dataset: Annotated[Path, typer.Argument(help="a YOLO dataset (data.yaml or its folder)")],
     out: Annotated[Path, typer.Option("--out", help="new output folder")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="coco, voc, labelstudio or yolo")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="coco, voc, labelstudio, cvat or yolo")],
     link: LinkOpt = "symlink",
 ) -> None:
-    """Export a YOLO dataset to COCO, VOC or Label Studio."""
+    """Export a YOLO dataset to COCO, VOC, Label Studio or CVAT (for images 1.1)."""
     _convert(dataset, out, "yolo", fmt, None, None, link)
 
 
@@ -163,28 +176,49 @@ def export(
 def convert(
     source: Annotated[Path, typer.Argument(help="dataset to convert (folder or file)")],
     out: Annotated[Path, typer.Option("--out", help="new output folder")],
-    to: Annotated[str, typer.Option("--to", help="yolo, coco, voc or labelstudio")],
+    to: Annotated[str, typer.Option("--to", help="yolo, coco, voc, labelstudio or cvat")],
     src_fmt: Annotated[str | None, typer.Option("--from", help="source format (default: detected)")] = None,
     names: NamesOpt = None,
     images_dir: ImagesOpt = None,
     link: LinkOpt = "symlink",
+    skip_missing: SkipMissingOpt = False,
 ) -> None:
     """Convert between any two formats."""
-    _convert(source, out, src_fmt, to, names, images_dir, link)
+    _convert(source, out, src_fmt, to, names, images_dir, link, skip_missing)
 
 
 def _convert(
-    source: Path, out: Path, src: str | None, dst: str, names: str | None, images_dir: Path | None, link: str
+    source: Path,
+    out: Path,
+    src: str | None,
+    dst: str,
+    names: str | None,
+    images_dir: Path | None,
+    link: str,
+    skip_missing: bool = False,
 ) -> None:
-    from inspector.data.formats import read_dataset, write_dataset
+    from inspector.data.formats import drop_missing, read_dataset, write_dataset
 
     _check_format(src)
     _check_format(dst)
     spec = read_dataset(source, src, names=_names(names), images_dir=images_dir)
+    typer.echo(f"{source}: read as {spec.layout}")
+    missing = sorted({p.path for p in spec.problems if p.kind == "missing_image" and p.severity == "error"})
+    if missing:
+        more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+        shown = "\n".join(f"  {m}" for m in missing[:20]) + more
+        typer.echo(f"{len(missing)} listed image(s) or split folder(s) not found:\n{shown}", err=True)
+        if skip_missing:
+            typer.echo(f"left out: {drop_missing(spec)} image(s)", err=True)
     errors = [p for p in spec.problems if p.severity == "error"]
     if errors:
-        for p in errors[:10]:
+        others = [p for p in errors if p.kind != "missing_image"]
+        for p in others[:10]:
             typer.echo(f"  {p.kind}: {p.path}: {p.message}", err=True)
+        if not others and not skip_missing:
+            raise ValueError(
+                f"{source}: {len(missing)} listed image(s) not found; nothing written (--skip-missing leaves them out)"
+            )
         raise ValueError(
             f"{source}: {len(errors)} problem(s) found while reading; nothing written "
             f"(see 'inspector data validate {source}')"
@@ -241,8 +275,11 @@ def stats(
     images_dir: ImagesOpt = None,
     mosaic: Annotated[Path | None, typer.Option("--mosaic", help="where to write the mosaic PNG")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the statistics as JSON")] = False,
+    models_dir: Annotated[
+        Path | None, typer.Option("--models-dir", help="registry whose pretraining checkpoint the advice may use")
+    ] = None,
 ) -> None:
-    """Class counts, a box size histogram and a mosaic preview PNG."""
+    """Class counts, a box size histogram, a mosaic preview PNG, and the recipe 'inspector train' would choose."""
     from inspector.data.formats import read_dataset
     from inspector.data.stats import dataset_stats, histogram_lines
     from inspector.data.stats import mosaic as make_mosaic
@@ -252,6 +289,8 @@ def stats(
     st = dataset_stats(spec)
     target = mosaic or _default_mosaic(dataset)
     st["mosaic"] = str(make_mosaic(spec, target)) if st["images"] else None
+    advice = _advice(spec, models_dir)
+    st["advice"] = advice.as_dict() if not isinstance(advice, str) else {"error": advice}
     if as_json:
         typer.echo(json.dumps(st, indent=2))
         return
@@ -266,6 +305,19 @@ def stats(
     for ln in histogram_lines(st["box_size_histogram"]):
         typer.echo("  " + ln)
     typer.echo(f"mosaic: {st['mosaic']}")
+    typer.echo("'inspector train' without --recipe would choose:" if not isinstance(advice, str) else advice)
+    for ln in advice.lines() if not isinstance(advice, str) else []:
+        typer.echo("  " + ln)
+
+
+def _advice(spec: DatasetSpec, models_dir: Path | None) -> Advice | str:
+    """The recipe advice for ``spec``, or why there is none (a set without readable training images)."""
+    from inspector.training.autorecipe import advise_for
+
+    try:
+        return advise_for(spec, models_dir)
+    except ValueError as exc:
+        return f"no recipe advice: {exc}"
 
 
 def _default_mosaic(dataset: Path) -> Path:

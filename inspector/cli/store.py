@@ -32,13 +32,17 @@ def _storage(data_dir: Path | None, db: str | None) -> StorageConfig:
 
 def unreachable(url: str, exc: Exception) -> ValueError:
     """A one-line error for a database that does not answer (the password left out)."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return ValueError(f"the database {shown_url(url)} cannot be used: {reason}")
+
+
+def shown_url(url: str) -> str:
+    """A database URL as it may be printed: the password left out."""
     from sqlalchemy.engine import make_url
 
     from inspector.store.db import normalize_url
 
-    shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    return ValueError(f"the database {shown} cannot be used: {reason}")
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
 
 
 def open_store(cfg: StorageConfig) -> Store:
@@ -179,7 +183,13 @@ def db_upgrade(
 
 
 @db_app.command("current")
-def db_current(data_dir: DataDir = None, db: Db = None) -> None:
+def db_current(
+    data_dir: DataDir = None,
+    db: Db = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the revision (null when empty) and database as JSON")
+    ] = False,
+) -> None:
     """Print the schema revision of the database (``empty`` before the first migration)."""
     from sqlalchemy.exc import OperationalError
 
@@ -189,7 +199,11 @@ def db_current(data_dir: DataDir = None, db: Db = None) -> None:
     url = cfg.resolved_db_url()
     database = Database(url, busy_timeout_ms=cfg.busy_timeout_ms)
     try:
-        typer.echo(database.current_revision() or "empty")
+        revision = database.current_revision()
+        if as_json:
+            typer.echo(json.dumps({"revision": revision, "database": shown_url(url)}, indent=2))
+        else:
+            typer.echo(revision or "empty")
     except OperationalError as exc:
         raise unreachable(url, exc) from None
     finally:

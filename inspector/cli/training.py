@@ -37,11 +37,22 @@ class TilingChoice(str, Enum):
 def train_cmd(
     data: Annotated[Path | None, typer.Option("--data", help="dataset description (YOLO data.yaml)")] = None,
     recipe: Annotated[
-        Path | None, typer.Option("--recipe", help="recipe YAML, e.g. models/recipes/bench-det.yaml")
+        Path | None,
+        typer.Option(
+            "--recipe",
+            help="recipe YAML, e.g. models/recipes/bench-det.yaml (default: one chosen from the data, saying why)",
+        ),
     ] = None,
     task: Annotated[
-        str, typer.Option(help="detect: the defect detector; family: the product-family classifier (wrong item)")
+        str,
+        typer.Option(
+            help="detect: the defect detector; family: the product-family classifier (wrong item); "
+            "anomaly: anomaly models from good items only"
+        ),
     ] = "detect",
+    family: Annotated[
+        str, typer.Option("--family", help="with --task anomaly: a product family, several (a,b) or all")
+    ] = "all",
     out: Annotated[Path, typer.Option("--out", help="with --task family: the weights file to write")] = Path(
         "models/family/family.pt"
     ),
@@ -63,8 +74,15 @@ def train_cmd(
     threads: ThreadsOpt = None,
     models_dir: ModelsDirOpt = None,
     work_dir: Annotated[Path, typer.Option("--work-dir", help="where the raw ultralytics run goes")] = Path("runs"),
+    device: Annotated[
+        str, typer.Option("--device", help="cpu | cuda:0 | 0,1 (several GPUs: ultralytics' DDP); CUDA runs AMP")
+    ] = "cpu",
 ) -> None:
     """Train a model offline from a recipe; the result becomes a new registry version.
+
+    Without ``--recipe`` the recipe is chosen from the data (input size, crops or tiles, starting
+    weights, balance, augmentation, batch, budget), one line of why per choice, and stored in the
+    version as ``recipe.yaml`` (rerun or edit it with ``--recipe``).
 
     ``--task family`` trains the product-family classifier from scratch on item crops of the
     synthetic bench instead (set ``INSPECTOR_GRADING__FAMILY_MODEL`` to serve it).
@@ -80,20 +98,46 @@ def train_cmd(
         if threads:
             argv += ["--threads", str(threads)]
         raise typer.Exit(train_family(argv))
+    if task == "anomaly":
+        _train_anomaly(family, data, name, threads, models_dir)
+        return
     if task != "detect":
-        raise typer.BadParameter(f"unknown task {task!r}: detect or family", param_hint="--task")
-    if data is None or recipe is None:
-        raise typer.BadParameter("training a detector needs --data and --recipe", param_hint="--data/--recipe")
+        raise typer.BadParameter(f"unknown task {task!r}: detect, family or anomaly", param_hint="--task")
+    if data is None:
+        raise typer.BadParameter("training a detector needs --data", param_hint="--data")
+    from inspector.training.device import DeviceError, parse_device
     from inspector.training.progress import ProgressReporter
     from inspector.training.recipe import load_recipe
     from inspector.training.run import train_version
 
-    r = load_recipe(recipe).with_overrides(
-        epochs=epochs, imgsz=imgsz, time_budget_min=time_budget, init=init, seed=seed
-    )
+    try:
+        parse_device(device)  # a missing GPU is said before any work
+    except DeviceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    advice: list[str] = []
+    if recipe is None:
+        from inspector.training.autorecipe import advise_data_yaml
+
+        chosen = advise_data_yaml(data, models_dir, time_budget)
+        typer.echo(f"no --recipe: chosen from the data of {chosen.facts.name}", err=True)
+        for line in chosen.lines():
+            typer.echo(f"  {line}", err=True)
+        base, advice = chosen.to_recipe(), chosen.comments()
+    else:
+        base = load_recipe(recipe)
+    r = base.with_overrides(epochs=epochs, imgsz=imgsz, time_budget_min=time_budget, init=init, seed=seed)
     with ProgressReporter(label=r.name) as reporter:
         outcome = train_version(
-            data, r, root=models_dir, version=name, work_dir=work_dir, threads=threads, report=reporter
+            data,
+            r,
+            root=models_dir,
+            version=name,
+            work_dir=work_dir,
+            threads=threads,
+            report=reporter,
+            device=device,
+            advice=advice,
         )
     val = outcome.meta["training"].get("final_val") or {}
     typer.echo(
@@ -103,6 +147,8 @@ def train_cmd(
         + ")",
         err=True,
     )
+    if advice:
+        typer.echo(f"recipe used: {outcome.path / 'recipe.yaml'} (rerun or edit it with --recipe)", err=True)
     typer.echo(outcome.version)
 
 
@@ -141,7 +187,7 @@ def evaluate_cmd(
         bool, typer.Option("--write-card", help="with --items: store the figures in the version's card")
     ] = False,
 ) -> None:
-    """Evaluate a version: mAP50, mAP50-95, per-class AP, P/R, confusion matrix, latency; into JSON and card.
+    """Evaluate a version: mAP, per-class recall/precision, pictures flagged, false alarms, worst misses; into the card.
 
     With ``--items``: grade held-out bench items (or a rendered dataset's) from their true boxes and
     by the serving pipeline, and report the grade confusion, misses, review share, money and calibration.
@@ -175,7 +221,14 @@ def evaluate_cmd(
         model, data, split=split, root=models_dir, conf=confidence, imgsz=imgsz, threads=threads, primary=primary
     )
     key = f"{ev['dataset']['name']}-{split}"
+    sheet = (ev.get("operating_point") or {}).get("contact_sheet")
+    if sheet:  # stored by name, beside the card; the person at the terminal gets the whole path
+        from inspector import registry
+
+        ev["operating_point"]["contact_sheet_path"] = str(registry.version_dir(model, models_dir) / sheet)
     typer.echo(json.dumps(ev, indent=2) if as_json else evaluation_text(model, key, ev))
+    if sheet and not as_json:
+        typer.echo(f"worst misses: {ev['operating_point']['contact_sheet_path']}")
 
 
 @models_app.command("list")
@@ -260,6 +313,99 @@ def show_cmd(
         typer.echo((status.path / registry.CARD_FILE).read_text(encoding="utf-8"))
 
 
+def _side_by_side(version: str, backends: list[str], root: Path, cache: Path | None, say: Any) -> dict[str, float]:
+    """Each backend's median ms per view on the same 20 held-out pictures, timed in turns."""
+    from inspector.config import Settings
+    from inspector.detect import load_detector
+    from inspector.pipeline import served_detector_config
+    from inspector.registry import resolve_weights
+    from inspector.training.artifacts import model_file
+    from inspector.types import Frame
+    from inspector.verdicts.backends import interleaved_ms
+    from inspector.verdicts.items import held_out_items
+
+    settings = Settings()
+    settings.registry.root = root
+    weights, _ = resolve_weights(version, root)
+    detectors = {}
+    for backend in backends:
+        cfg = served_detector_config(settings, version).model_copy(update={"backend": backend, "warmup": 0})
+        detectors[backend] = load_detector(cfg, model_file(cfg, weights), version)
+    size = (settings.camera.width, settings.camera.height)
+    frames = [Frame(image=it.image, camera_id="bench") for it in held_out_items(range(20), cache=cache, size=size)]
+    say(f"timing {', '.join(backends)} in turns on {len(frames)} pictures")
+    return interleaved_ms(detectors, frames)
+
+
+@models_app.command("backends")
+def backends_cmd(
+    version: Annotated[str | None, typer.Argument(help="registry version (default: the active one)")] = None,
+    backends: Annotated[
+        str, typer.Option("--backends", help="candidates beside ultralytics, comma-separated")
+    ] = "openvino-int8,openvino",
+    count: Annotated[int, typer.Option("--count", min=1, help="held-out items graded by each backend")] = 1000,
+    cache: Annotated[Path | None, typer.Option(help="render the items once into this folder")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="rendering processes")] = 1,
+    out: Annotated[Path | None, typer.Option(help="also write the comparison here (JSON)")] = None,
+    write: Annotated[bool, typer.Option("--write/--no-write", help="store the choice in the version's meta")] = True,
+    models_dir: ModelsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Grade the same held-out items with each backend; the fastest whose verdicts match PyTorch's is served.
+
+    Every headline item-level figure must stay within one point of ultralytics'; the choice goes into
+    the version's meta.json (``serving_backend``), which the station serves unless configured otherwise.
+    """
+    from inspector import registry
+    from inspector.verdicts.backends import choose, measure
+    from inspector.verdicts.command import run_items
+
+    root = registry.root_dir(models_dir)
+    name = version or registry.active_version(root)
+    if name is None:
+        raise ValueError("no version given and none is active")
+    seeds = range(count)  # the held-out items make bench-grading grades: the same renders, from its cache
+
+    def evaluate(backend: str) -> dict[str, Any]:
+        return run_items(
+            seeds=seeds,
+            model=name,
+            overrides=[f"detector.backend={backend}"],
+            cache=cache,
+            workers=workers,
+            models_dir=root,
+            as_json=False,
+            progress=False,
+        )
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    results = measure([b.strip() for b in backends.split(",") if b.strip()], evaluate, say)
+    speed = _side_by_side(name, [b for b, r in results.items() if "error" not in r], root, cache, say)
+    record = choose(results, speed=speed)
+    record["measured_at"] = registry.now_iso()
+    if write:
+        meta = registry.load_meta(name, root)
+        meta["serving_backend"] = record
+        registry.save_meta(name, meta, root)
+    if out is not None:
+        registry.write_atomic(out, json.dumps(record, indent=1) + "\n")
+    if as_json:
+        typer.echo(json.dumps(record, indent=1))
+        return
+    for backend, row in record["backends"].items():
+        if "error" in row:
+            typer.echo(f"{backend:<14} not measured: {row['error']}")
+            continue
+        mark = "qualifies" if row["qualifies"] else "differs"
+        typer.echo(
+            f"{backend:<14} {row['detect_ms_median']:>7.1f} ms/view  largest difference {row['largest_difference']:.4f}"
+            f"  {mark}"
+        )
+    typer.echo(f"served by default: {record['backend']}" + (f" (written to {name})" if write else ""))
+
+
 @models_app.command("thresholds")
 def thresholds_cmd(
     version: Annotated[str, typer.Argument(help="registry version")],
@@ -297,6 +443,37 @@ def thresholds_cmd(
     typer.echo(json.dumps(rec, indent=2) if as_json else render_operating_points(rec))
 
 
+def _train_anomaly(family: str, data: Path | None, name: str | None, threads: int | None, root: Path | None) -> None:
+    """``train --task anomaly``: one model per family from good items (clean renders, or ``--data DIR/<family>/``)."""
+    from inspector.items import FAMILIES
+    from inspector.paths import REPO_ROOT
+    from inspector.training.anomaly import train as train_anomaly
+
+    families = FAMILIES if family == "all" else tuple(f.strip() for f in family.split(",") if f.strip())
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise typer.BadParameter(f"unknown family {unknown[0] if unknown else family!r}", param_hint="--family")
+    if data is not None and not data.is_dir():
+        typer.echo(f"error: {data}: not a folder of good item crops (<family>/*.png|jpg)", err=True)
+        raise typer.Exit(1)
+    try:
+        version, meta = train_anomaly(
+            families,
+            data=data,
+            name=name,
+            threads=threads,
+            root=root,
+            workers=2,
+            cache=None if data else REPO_ROOT / "bench" / "work" / "anomaly",  # the renders the benchmark made
+            log=lambda s: typer.echo(s, err=True),
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"trained {version} ({meta['method']}, {len(meta['families'])} families)", err=True)
+    typer.echo(version)
+
+
 @models_app.command("promote")
 def promote_cmd(
     version: Annotated[str, typer.Argument(help="registry version to serve")],
@@ -332,6 +509,11 @@ def promote_cmd(
         if active is not None and active != version:
             compare_versions(active, version, data, split=split, root=root)
     registry.check_version(version, registry.root_dir(root))  # a version without weights: say so, not "not compared"
+    if registry.load_meta(version, registry.root_dir(root)).get("task") == "anomaly":
+        # anomaly models have their own pointer; the detector's comparison guard does not apply
+        rec = registry.promote(version, by=by, note=note, root=root)
+        typer.echo(f"active anomaly model: {rec['version']} (previous: {rec['previous'] or 'none'})")
+        return
     rec = guarded_promote(version, by=by, note=note, force=force, reason=reason, root=root, tolerance=tol)
     guard = rec.get("guard") or {}
     typer.echo(

@@ -75,6 +75,19 @@ def to_detections(result: Any, class_names: Sequence[str]) -> Detections:
     )
 
 
+def _load_checkpoint(path: Path, threads: int | None) -> Any:
+    """``YOLO(path)`` offline; a missing, misnamed or unreadable checkpoint is a :class:`DetectorError` naming it."""
+    if not path.is_file():
+        raise DetectorError(f"model file not found: {path}")
+    if path.suffix != ".pt":
+        raise DetectorError(f"model file must be a PyTorch .pt checkpoint: {path}")
+    yolo_cls = yolo_class(threads)
+    try:
+        return yolo_cls(str(path), task="detect")
+    except Exception as exc:  # ultralytics raises many kinds for a bad checkpoint
+        raise DetectorError(f"cannot load model {path}: {one_line(exc)}") from exc
+
+
 class UltralyticsDetector:
     """A detector backed by an ultralytics YOLO model on local weights."""
 
@@ -90,15 +103,7 @@ class UltralyticsDetector:
         model_version: str | None = None,
     ) -> None:
         path = Path(weights)
-        if not path.is_file():
-            raise DetectorError(f"model file not found: {path}")
-        if path.suffix != ".pt":
-            raise DetectorError(f"model file must be a PyTorch .pt checkpoint: {path}")
-        yolo_cls = yolo_class(threads)
-        try:
-            self._model = yolo_cls(str(path), task="detect")
-        except Exception as exc:  # ultralytics raises many kinds for a bad checkpoint
-            raise DetectorError(f"cannot load model {path}: {one_line(exc)}") from exc
+        self._model = _load_checkpoint(path, threads)
         self._names = names_of(self._model)
         self._version = model_version or f"{path.stem}-{file_digest(path)}"
         self.weights = path
@@ -143,3 +148,24 @@ def plain_predictor(weights: str | Path, *, imgsz: int, threads: int | None = No
         return len(results[0].boxes)
 
     return run
+
+
+def backbone_layers(weights: str | Path, last: int, *, threads: int | None = None) -> Any:
+    """The first ``last + 1`` layers of a YOLO checkpoint's backbone as a plain ``torch.nn.ModuleList`` (eval).
+
+    Used as a frozen feature extractor (the anomaly models): ultralytics loads the checkpoint here,
+    and the caller gets torch modules only. The YOLOv8 backbone is a chain up to layer 9, so the
+    layers can be run one after the other.
+    """
+    path = Path(weights)
+    model = _load_checkpoint(path, threads)
+    import torch
+
+    net = model.model.fuse(verbose=False)  # batch norms folded into the convolutions: the same numbers, faster
+    layers = list(net.model)[: last + 1]
+    if any(getattr(m, "f", -1) != -1 for m in layers):
+        raise DetectorError(f"{path}: the first {last + 1} layers are not a plain chain")
+    out = torch.nn.ModuleList(layers).float().eval()
+    for p in out.parameters():
+        p.requires_grad_(False)
+    return out

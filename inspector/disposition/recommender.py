@@ -25,7 +25,8 @@ Then, for every allowed channel p, with P(g) the grade probabilities over A..D:
 Regret is what is lost on average by deciding before knowing the true grade (the
 expected value of perfect grade information). Above ``review.max_regret``, or with
 a grade confidence below ``review.min_confidence`` when the best path depends on the
-grade, a person looks first: MANUAL_REVIEW.
+grade, a person looks first: MANUAL_REVIEW. So does unexplained damage the grade marks
+for review (an anomalous region larger than the rubric's ``review_above_share``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 
 from inspector.disposition.catalogue import sku_from_item
 from inspector.disposition.policy import VALUE_PATHS, Channel, Policy
-from inspector.grading.base import CODE_OPENED
+from inspector.grading.base import CODE_OPENED, CODE_UNEXPLAINED
 from inspector.items import ItemInfo, Sku
 from inspector.taxonomy import FAMILIES_ONLY, Taxonomy
 from inspector.types import (
@@ -194,6 +195,16 @@ def recommend(
     regret_params = {"regret": regret, "limit": policy.review.max_regret, "currency": policy.currency}
     regret_text = f"expected regret {_money(regret, policy)}: the value lost on average if the grade is wrong"
 
+    unexplained = [r for r in grade.reasons if r.code == CODE_UNEXPLAINED and r.params.get("review")]
+    if unexplained:
+        largest = max(float(r.params.get("area", 0.0)) for r in unexplained)
+        return review(
+            "unexplained_damage",
+            f"unexplained damage over {100 * largest:.1f}% of the item: a person looks at it first",
+            informed - cost,
+            regret,
+            {"area": largest, "regions": len(unexplained)},
+        )
     if regret > policy.review.max_regret:
         return review(
             "expected_regret",

@@ -2,7 +2,8 @@
 
 Each view's pre-annotations are what the model served, corrected by what the operator
 said: a detection flagged as a false defect is left out, and a missed defect drawn with a
-box and a class is added. Label Studio gets them as ``predictions`` (to accept or correct
+box and a class is added, as is an unexplained region of the anomaly model that the operator
+confirmed as a (maybe new) defect class. Label Studio gets them as ``predictions`` (to accept or correct
 in the labelling tool); YOLO and COCO get them as labels (to correct in CVAT or any editor).
 Corrected labels come back with ``inspector data import``.
 """
@@ -27,6 +28,8 @@ from inspector.store.images import ImageStore
 EXPORT_FORMATS = ("labelstudio", "yolo", "coco")
 MANIFEST = "feedback.json"
 _SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+# Operator flags that add a labelled box: a missed defect drawn, an unexplained anomalous region confirmed as a class.
+CONFIRMED = ("missed_defect", "anomaly")
 
 
 def pre_annotations(view: Mapping[str, Any], flags: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -45,7 +48,7 @@ def pre_annotations(view: Mapping[str, Any], flags: Sequence[Mapping[str, Any]])
             {"class_name": d["class_name"], "xyxy": list(d["xyxy"]), "score": float(d["confidence"]), "from": "model"}
         )
     for f in flags:
-        if f["kind"] == "missed_defect" and int(f.get("view", 0)) == n and f.get("box") and f.get("class_name"):
+        if f["kind"] in CONFIRMED and int(f.get("view", 0)) == n and f.get("box") and f.get("class_name"):
             out.append({"class_name": f["class_name"], "xyxy": list(f["box"]), "score": 1.0, "from": "operator"})
     return out
 

@@ -1,7 +1,9 @@
 """Active-learning sampling of stored views; pure, no I/O, deterministic for a seed.
 
-Per day, in order of priority: model-operator disagreements (overrides, flags), rare
-classes, detections near the operating threshold (closest first), then a capped random
+Per day, in order of priority: model-operator disagreements (overrides, flags) and views
+where the anomaly model saw damage no detection explains (``unexplained_damage``: the
+detector may lack the class), rare classes, detections near the operating threshold
+(closest first), then a capped random
 sample of unremarkable views, so that the labelled set does not drift towards the odd
 cases only. Every reason has its daily limit, and all together one more.
 """
@@ -54,9 +56,14 @@ def sample(
                 detail["closest_margin"] = round(near, 4)
             if rare_here:
                 detail["rare_classes"] = rare_here
+            unexplained = len((view.get("anomaly") or {}).get("regions") or [])
+            if unexplained:
+                detail["unexplained_regions"] = unexplained
             cand = Candidate(str(insp["id"]), n, day, (), detail)
             if n in doubts:
                 buckets["disagreement"].append((0.0, _with(cand, *doubts[n])))
+            elif unexplained:
+                buckets["disagreement"].append((0.0, _with(cand, "unexplained_damage")))
             elif rare_here:
                 buckets["rare_class"].append((min(shares[c] for c in rare_here), _with(cand, "rare_class")))
             elif near is not None and near <= cfg.near_threshold_band:

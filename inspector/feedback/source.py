@@ -14,7 +14,7 @@ from inspector.store import inspections as repo
 from inspector.store.models import DecisionRow, FlagRow, ImageRow, InspectionRow
 from inspector.types import utcnow
 
-FLAG_KINDS = ("missed_defect", "false_defect")
+FLAG_KINDS = ("missed_defect", "false_defect", "anomaly")  # anomaly: an unexplained region confirmed as a class
 
 
 def flag_dict(row: FlagRow) -> dict[str, Any]:

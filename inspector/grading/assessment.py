@@ -184,11 +184,11 @@ def _p_severity_below(
         events.setdefault(h.defect, []).append((h.probability, h.severity))
     p = 1.0
     for name, found in events.items():
-        rule = category.defects[name]
+        rule = category.defects.get(name)  # None: evidence outside the detector's classes (unexplained damage)
         high = [c for c, sev in found if sev >= threshold]
         low = [c for c, sev in found if sev < threshold]
         p *= float(np.prod([1 - c for c in high])) if high else 1.0
-        k = rule.min_count_reaching(threshold)
+        k = rule.min_count_reaching(threshold) if rule is not None else None
         if k is not None:
             p *= _count_below(low, k)
     return p

@@ -21,6 +21,7 @@ CODE_GENERIC_RUBRIC = "generic_rubric"
 CODE_CATEGORY_MAPPED = "category_mapped"  # the retailer's category, graded by the rubric its mapping names
 CODE_LEARNED = "learned"
 CODE_BLIND_SPOT = "blind_spot"  # the chance of a defect the detector missed
+CODE_UNEXPLAINED = "unexplained_damage"  # an anomalous region no detection explains (the recommender reads it)
 DEFECT_PREFIX = "defect:"
 COUNT_PREFIX = "count:"
 FLAG_PREFIX = "flag:"

@@ -10,6 +10,8 @@ Pure logic: no file, model or network access. The steps, in order:
    reported grade is the worst grade g with P(at least g) >= ``level_probability``, so
    that one unsure detection does not decide alone and adding or growing a defect
    never improves the grade;
+   An anomalous region the anomaly model found and no detection explains is one more
+   piece of evidence (:func:`unexplained_damage`): it caps the grade per the rubric;
 6. family: a confident family prediction that disagrees with the family the SKU's
    category maps to makes the grade WRONG_ITEM.
 
@@ -42,6 +44,7 @@ from inspector.grading.base import (
     CODE_IGNORED,
     CODE_LEARNED,
     CODE_OPENED,
+    CODE_UNEXPLAINED,
     CODE_UNREADABLE,
     CODE_VIEW_WITHOUT_ITEM,
     CODE_WRONG_ITEM,
@@ -53,10 +56,10 @@ from inspector.grading.base import (
 from inspector.grading.blindspots import BlindSpots, Hidden, hidden_defects
 from inspector.grading.features import item_features
 from inspector.grading.quality import ImageQuality
-from inspector.grading.rubric import GENERIC, CategoryRubric, RubricSet
+from inspector.grading.rubric import GENERIC, CategoryRubric, RubricSet, UnexplainedRule
 from inspector.items import ItemInfo, Sku
 from inspector.taxonomy import FAMILIES_ONLY, CategoryMapping, Taxonomy
-from inspector.types import CONDITION_GRADES, Detections, FloatArray, Grade, GradeLevel, Reason
+from inspector.types import CONDITION_GRADES, Detections, FloatArray, Grade, GradeLevel, Reason, ViewAnomaly
 
 
 class GradeModel(Protocol):
@@ -165,6 +168,42 @@ def _blind_spot_reason(hidden: Sequence[Hidden]) -> Reason:
     return Reason(text=text, code=CODE_BLIND_SPOT, params={"probability": 1.0 - missed, "likely": likely})
 
 
+def unexplained_damage(
+    anomalies: Sequence[ViewAnomaly | None], category: CategoryRubric, rule: UnexplainedRule
+) -> tuple[tuple[Hidden, ...], list[Reason]]:
+    """Each unexplained anomalous region as evidence for the grade probabilities, and its reason.
+
+    The region enters the probabilities like a possible miss of the detector: one more independent
+    event, real with the rubric's ``probability``, at the severity of the ``cap`` grade.
+    """
+    severity = dict(category.grades.items())[rule.cap]
+    events: list[Hidden] = []
+    reasons: list[Reason] = []
+    for vi, found in enumerate(anomalies):
+        if found is None:
+            continue
+        for ri, region in enumerate(found.regions):
+            review = region.share > rule.review_above_share
+            then = "a person reviews it" if review else f"grade {rule.cap.value} at best"
+            text = (
+                f"unexplained damage, {_pct(region.share)} of the item, score {region.peak:.2f} "
+                f"(threshold {found.pixel_level:.2f}, view {vi + 1}): no detection explains it, {then}"
+            )
+            params = {
+                "area": region.share,
+                "score": region.peak,
+                "threshold": found.pixel_level,
+                "view": vi + 1,
+                "region": ri,
+                "grade": rule.cap.value,
+                "review": review,
+                "model": found.model_version,
+            }
+            events.append(Hidden(defect=CODE_UNEXPLAINED, probability=rule.probability, severity=severity))
+            reasons.append(Reason(text=text, code=CODE_UNEXPLAINED, params=params))
+    return tuple(events), reasons
+
+
 def mapping_reason(mapping: CategoryMapping) -> Reason:
     """Which rubric the retailer's category was graded by, and which mapping entry said so."""
     return Reason(
@@ -189,12 +228,14 @@ def grade_item(
     class_confidence: Mapping[str, float] | None = None,
     blind_spots: BlindSpots | None = None,
     taxonomy: Taxonomy | None = None,
+    anomalies: Sequence[ViewAnomaly | None] = (),
 ) -> Grade:
     """Grade one item from the detections of all its views (see the module docstring).
 
     ``class_confidence``: the served model's per-class operating points (see :func:`assess_item`);
     ``blind_spots``: its measured misses, folded into the rubric's probabilities;
-    ``taxonomy``: maps the retailer's category to a rubric and a family (default: the eight families only).
+    ``taxonomy``: maps the retailer's category to a rubric and a family (default: the eight families only);
+    ``anomalies``: per view, what the anomaly model found where no detection is (None: not scored).
     """
     if not views:
         raise ValueError("grading needs at least one view")
@@ -245,7 +286,9 @@ def grade_item(
     hidden: tuple[Hidden, ...] = ()
     if blind_spots is not None:
         hidden = hidden_defects({f.defect for f in assessment.findings}, category, blind_spots)
-    probs = condition_probabilities(assessment, category, hidden)
+    rule = rubric.unexplained(category)
+    unexplained, unexplained_reasons = unexplained_damage(anomalies, category, rule)
+    probs = condition_probabilities(assessment, category, (*hidden, *unexplained))
     source = "rubric"
     model = (learned or {}).get(category.category)
     if model is not None:
@@ -261,7 +304,9 @@ def grade_item(
             )
         )
     level = level_from(probs, rubric.level_probability)
-    evidence = _evidence_reasons(assessment, category, rubric.opened_confidence)
+    if unexplained and level.rank < rule.cap.rank:  # the cap holds whatever the probabilities say
+        level = rule.cap
+    evidence = unexplained_reasons + _evidence_reasons(assessment, category, rubric.opened_confidence)
     if hidden and source == "rubric":
         evidence.append(_blind_spot_reason(hidden))
 
@@ -297,7 +342,7 @@ def grade_item(
         )
 
     n_views = len(views)
-    if assessment.findings or assessment.flags:
+    if assessment.findings or assessment.flags or unexplained:
         head = (
             f"grade {level.value} with probability {probs[level]:.2f} ({_probs_text(probs)}) by the "
             f"{category.category} rubric {version}"
@@ -317,7 +362,7 @@ def grade_item(
             "rubric": category.category,
             "version": version,
             "views": n_views,
-            "found": bool(assessment.findings or assessment.flags),
+            "found": bool(assessment.findings or assessment.flags or unexplained),
         },
     )
     return Grade(

@@ -144,6 +144,28 @@ class GradeThresholds(_Model):
         return ((GradeLevel.B, self.B), (GradeLevel.C, self.C), (GradeLevel.D, self.D))
 
 
+class UnexplainedRule(_Model):
+    """What damage the anomaly model sees and no detection explains does to the grade.
+
+    Such a region is one more piece of evidence, real with ``probability``, of severity at the
+    ``cap`` grade's threshold: the item is graded ``cap`` or worse. A region larger than
+    ``review_above_share`` of the item sends it to a person, whatever the expected values say.
+    """
+
+    cap: GradeLevel = Field(GradeLevel.B, description="the best grade an item with unexplained damage gets")
+    review_above_share: Fraction = Field(0.05, description="a region above this share of the item: manual review")
+    probability: Fraction = Field(
+        0.8, description="the chance that a region above the model's threshold is real damage, not a false alarm"
+    )
+
+    @field_validator("cap")
+    @classmethod
+    def _worse_than_a(cls, value: GradeLevel) -> GradeLevel:
+        if value not in (GradeLevel.B, GradeLevel.C, GradeLevel.D):
+            raise ValueError(f"cap must be B, C or D, got {value.value}")
+        return value
+
+
 class CategoryRubric(_Model):
     """The rubric of one product category."""
 
@@ -153,6 +175,7 @@ class CategoryRubric(_Model):
     defects: dict[str, DefectRule]
     flags: dict[str, Severity] = Field(default_factory=dict, description="item flag -> severity")
     grades: GradeThresholds = Field(default_factory=GradeThresholds)
+    unexplained_damage: UnexplainedRule | None = Field(None, description="None: the rubric set's shared rule")
 
     @field_validator("category")
     @classmethod
@@ -214,6 +237,7 @@ class RubricSet(_Model):
         0.5, description="a broken seal at this confidence or more counts as an opened package"
     )
     quality: QualityThresholds = Field(default_factory=QualityThresholds)
+    unexplained_damage: UnexplainedRule = Field(default_factory=UnexplainedRule)
     rubrics: dict[str, CategoryRubric]
 
     @model_validator(mode="after")
@@ -225,6 +249,10 @@ class RubricSet(_Model):
         if missing:
             raise ValueError(f"rubrics missing for categories: {', '.join(missing)}")
         return self
+
+    def unexplained(self, category: CategoryRubric) -> UnexplainedRule:
+        """The category's own rule for unexplained damage, else the shared one."""
+        return category.unexplained_damage or self.unexplained_damage
 
     def for_category(self, category: str | None) -> CategoryRubric:
         """The category's rubric; the generic one when the category is unknown."""

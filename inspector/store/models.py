@@ -260,7 +260,7 @@ class FlagRow(Base):
     id: Mapped[str] = mapped_column(String(36), unique=True)
     inspection_id: Mapped[str] = mapped_column(String(36), ForeignKey("inspections.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # missed_defect | false_defect
+    kind: Mapped[str] = mapped_column(String(16))  # missed_defect | false_defect | anomaly
     view: Mapped[int] = mapped_column(Integer)
     detection: Mapped[int | None] = mapped_column(Integer)  # the flagged detection (false_defect)
     class_name: Mapped[str | None] = mapped_column(String(64))

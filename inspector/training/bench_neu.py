@@ -1,10 +1,12 @@
 """``make bench-neu``: our recipe against plain ultralytics defaults on real photographs.
 
 NEU-DET (steel surface defects) is imported with the project's own VOC importer, then
-two models are trained from scratch under the same wall-clock budget on its train split
-(validated on its val split) and evaluated on its test split with the same validator:
-our ``neu-det`` recipe, and ``yolov8n.yaml`` with ultralytics' defaults (640 px, their
-augmentation and schedule). Both runs go to a throw-away registry under ``bench/work``,
+models are trained under the same wall-clock budget on its train split (validated on its
+val split) and evaluated on its test split with the same validator: our hand-written
+``neu-det`` recipe and ``yolov8n.yaml`` with ultralytics' defaults (640 px, their
+augmentation and schedule), both from scratch, and ``auto``, the recipe ``inspector train``
+chooses by itself from the data (starting from our pretraining checkpoint when the registry
+has one, as ``train`` would). The runs go to a throw-away registry under ``bench/work``,
 never to the shipped ``models/``.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 from inspector.data.formats import read_data_yaml
 from inspector.detect.base import DetectorError
 from inspector.paths import REPO_ROOT
+from inspector.training.autorecipe import Advice
 from inspector.training.recipe import Recipe
 from inspector.training.script import cli_main
 
@@ -40,6 +43,22 @@ def plain_recipe(minutes: float, seed: int = 0) -> Recipe:
         seed=seed,
         time_budget_min=minutes,
     )
+
+
+def auto_recipe(advice: Advice, minutes: float, models_dir: Path | None = None, **changes: Any) -> Recipe:
+    """The recipe ``inspector train`` picks by itself, for a bench registry.
+
+    The bench trains into its own registry, where our checkpoint is not, so an ``init: pretrain``
+    becomes the checkpoint's weights file in ``models_dir`` (as ``train`` there would resolve it).
+    """
+    from inspector import registry
+    from inspector.training.run import resolve_init
+
+    recipe = advice.to_recipe()
+    if recipe.init == "pretrain":
+        weights, _ = resolve_init("pretrain", registry.root_dir(models_dir))
+        changes = {"init": str(weights), **changes}
+    return recipe.with_overrides(time_budget_min=minutes, **changes)
 
 
 def import_neu(src: Path, out: Path) -> Path:
@@ -67,15 +86,26 @@ def run_one(
     threads: int | None,
     *,
     version: str | None = None,
+    advice: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Train ``recipe`` into the bench registry, evaluate on the test split, return the bench record."""
+    """Train ``recipe`` into the bench registry, evaluate on the test split, return the bench record.
+
+    ``advice`` (a recipe chosen from the data: why) is stored with the version and in the record.
+    """
     from inspector.training.evaluate import evaluate_version
     from inspector.training.progress import ProgressReporter
     from inspector.training.run import train_version
 
     with ProgressReporter(label=label) as reporter:
         outcome = train_version(
-            data_yaml, recipe, root=root, version=version, work_dir=work, threads=threads, report=reporter
+            data_yaml,
+            recipe,
+            root=root,
+            version=version,
+            work_dir=work,
+            threads=threads,
+            report=reporter,
+            advice=advice or (),
         )
     ev = evaluate_version(outcome.version, data_yaml, split="test", root=root, threads=threads, work_dir=work)
     return {
@@ -88,7 +118,7 @@ def run_one(
         | recipe.train_args,
         "version": outcome.version,
         "per_class_ap50": {k: round(v["ap50"], 4) for k, v in ev["per_class"].items()},
-    }
+    } | ({"small_data": recipe.small_data.model_dump(exclude_defaults=True), "advice": advice} if advice else {})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "neu-det.json")
     ap.add_argument("--work", type=Path, default=REPO_ROOT / "bench" / "work" / "neu")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--only", choices=("ours", "plain"), default=None, help="run one side only (recipe search)")
+    ap.add_argument("--only", choices=("ours", "plain", "auto"), default=None, help="run one side only")
+    ap.add_argument("--models-dir", type=Path, default=None, help="registry with our pretraining checkpoint (auto)")
     args = ap.parse_args(argv)
 
     from inspector import runtime
@@ -117,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         results["ours"] = run_one("ours", ours_recipe, data_yaml, root, args.work, n_threads)
     if args.only in (None, "plain"):
         results["plain"] = run_one("plain", plain_recipe(args.minutes), data_yaml, root, args.work, n_threads)
+    if args.only in (None, "auto"):
+        from inspector.training.autorecipe import advise_data_yaml
+
+        advice = advise_data_yaml(data_yaml, args.models_dir, args.minutes)
+        recipe = auto_recipe(advice, args.minutes, args.models_dir)
+        results["auto"] = run_one("auto", recipe, data_yaml, root, args.work, n_threads, advice=advice.comments())
     ours, plain = results.get("ours"), results.get("plain")
     results["budget_minutes"] = args.minutes
     results["published_map50_pretrained"] = PUBLISHED_MAP50
@@ -127,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     results["dataset"] = str(args.src)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: results[k] for k in ("ours", "plain", "ours_minus_plain_map50") if k in results}, indent=2))
+    shown = ("ours", "plain", "auto", "ours_minus_plain_map50")
+    print(json.dumps({k: results[k] for k in shown if k in results}, indent=2))
     print(f"written to {args.out}", file=sys.stderr)
     return 0
 

@@ -4,8 +4,10 @@ For seeded subsets of 10%, 25% and 100% of NEU-DET's train split, two models tra
 same budget and are evaluated on the full test split: one from scratch, one starting from
 our own weights, the general defect-features checkpoint of ``make pretrain`` (backbone and
 neck transferred, head resized to NEU-DET's six classes, fine-tuning schedule). Both use the
-small-data aids (image caching and class-balanced sampling). Results go to ``bench/transfer.json`` as
-``{"10": {"scratch": mAP50, "ours": mAP50}, ...}``, keyed by the percentage.
+small-data aids (image caching and class-balanced sampling). A third, ``auto``, trains with the
+recipe ``inspector train`` chooses by itself from that subset (from the same weights when it
+picks fine-tuning). Results go to ``bench/transfer.json`` as
+``{"10": {"scratch": mAP50, "ours": mAP50, "auto": mAP50}, ...}``, keyed by the percentage.
 
 Six runs of 30 minutes do not fit in one sitting, so every finished run is written at once
 with a key made of what decides its result (share, side, budget, seed, the recipe and the
@@ -25,6 +27,7 @@ from typing import Any
 import yaml
 
 from inspector.paths import REPO_ROOT
+from inspector.training.autorecipe import Advice
 from inspector.training.bench_neu import import_neu
 from inspector.training.recipe import Recipe
 from inspector.training.script import cli_main
@@ -63,6 +66,21 @@ def table(details: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def subset_advice(data_yaml: Path, n: int | None, seed: int, checkpoint: str, minutes: float) -> Advice:
+    """What ``inspector train`` would choose for the seeded subset of ``n`` training images (all when None)."""
+    import dataclasses
+
+    from inspector.data.formats import read_data_yaml
+    from inspector.training.autorecipe import advise, measure
+    from inspector.training.smalldata import seeded_subset
+
+    spec = read_data_yaml(data_yaml)
+    if n is not None:
+        train = seeded_subset(spec.split("train"), n, seed)
+        spec = dataclasses.replace(spec, images=train + [r for r in spec.images if (r.split or "train") != "train"])
+    return advise(measure(spec, checkpoint=checkpoint), minutes)
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -75,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         "--percents", default=",".join(map(str, PERCENTS)), help="comma-separated shares of the train split, in %%"
     )
     ap.add_argument(
-        "--sides", default="scratch,ours", help="which runs of each share: scratch, ours or both (comma-separated)"
+        "--sides",
+        default="scratch,ours,auto",
+        help="which runs of each share: scratch, ours, auto (the recipe train picks by itself), comma-separated",
     )
     ap.add_argument(
         "--init",
@@ -97,17 +117,19 @@ def main(argv: list[str] | None = None) -> int:
     from inspector.training.bench_neu import run_one
     from inspector.training.provenance import git_state, hardware
     from inspector.training.recipe import load_recipe
-    from inspector.training.run import resolve_init
+    from inspector.training.run import newest_pretrain, resolve_init
 
     percents = [int(s) for s in args.percents.split(",") if s.strip()]
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
-    if not sides or set(sides) - {"scratch", "ours"}:
-        raise ValueError(f"--sides takes scratch, ours or both, not {args.sides!r}")
+    if not sides or set(sides) - {"scratch", "ours", "auto"}:
+        raise ValueError(f"--sides takes scratch, ours and/or auto, not {args.sides!r}")
     data_yaml = import_neu(args.src, args.work / "neu-det")
     from inspector.data.formats import read_data_yaml
 
     n_train = len(read_data_yaml(data_yaml).image_paths("train"))
     init_weights, init_label = resolve_init(args.init, registry.root_dir(args.models_dir))
+    # how the auto side's advice names the weights: the checkpoint's version, else what --init gave
+    ours_name = (newest_pretrain(registry.root_dir(args.models_dir)) if args.init == "pretrain" else None) or args.init
     if init_weights is None:
         raise ValueError("no weights of ours to start from: run 'make model' first or pass --init VERSION|PATH")
     n_threads = runtime.configure(args.threads)
@@ -134,29 +156,40 @@ def main(argv: list[str] | None = None) -> int:
         for label, path, init in (
             ("scratch", args.scratch_recipe, "scratch"),
             ("ours", args.transfer_recipe, str(init_weights)),
+            ("auto", None, str(init_weights)),
         ):
             if label not in sides:
                 continue
-            base = load_recipe(path)
+            advice: list[str] = []
+            if path is None:
+                # the recipe train picks for this subset (its own balance choice kept); given our weights
+                # as the checkpoint, it fine-tunes from the same start as "ours"
+                chosen = subset_advice(data_yaml, n, args.seed, ours_name, args.minutes)
+                base, advice = chosen.to_recipe(), chosen.comments()
+                update: dict[str, Any] = {"subset": n, "subset_seed": args.seed}
+                name = f"{base.name}-{pct}pct"
+            else:
+                base = load_recipe(path)
+                update = {"subset": n, "subset_seed": args.seed, "balance": True}
+                name = f"{base.name}-{label}-{pct}pct"
             recipe = base.with_overrides(
                 time_budget_min=args.minutes,
                 init=init,
-                name=f"{base.name}-{label}-{pct}pct",
-                small_data=base.small_data.model_copy(
-                    update={"subset": n, "subset_seed": args.seed, "balance": True}
-                ).model_dump(),
+                name=name,
+                small_data=base.small_data.model_copy(update=update).model_dump(),
             )
-            generic = recipe_key_text(recipe.model_copy(update={"init": "scratch" if label == "scratch" else "ours"}))
-            key = run_key(pct, label, args.minutes, args.seed, generic, None if label == "scratch" else init_sha)
+            own = recipe.init != "scratch"
+            generic = recipe_key_text(recipe.model_copy(update={"init": "ours" if own else "scratch"}))
+            key = run_key(pct, label, args.minutes, args.seed, generic, init_sha if own else None)
             earlier = done.get(f"{pct}-{label}")
             if earlier is not None and earlier.get("key") == key and not args.fresh:
                 print(f"{pct}% {label}: measured before (key {key}), kept", file=sys.stderr, flush=True)
                 rec = earlier
             else:
                 what = f"{label} {pct}% ({n or n_train} images)"
-                rec = run_one(what, recipe, data_yaml, root, args.work, n_threads)
+                rec = run_one(what, recipe, data_yaml, root, args.work, n_threads, advice=advice)
                 rec |= {"train_images": n or n_train, "key": key, "finished_at": registry.now_iso()}
-                if label == "ours":
+                if own:
                     rec |= {"init": init_label, "init_sha256": init_sha}
             details[f"{pct}-{label}"] = rec
             results = table(details)

@@ -111,7 +111,80 @@ def render_evaluation(ev: Mapping[str, Any]) -> str:
             ["predicted \\ true", *(labels[j] for j in keep)],
             [[labels[i], *(matrix[i][j] for j in keep)] for i in keep],
         )
+    if ev.get("operating_point"):
+        lines += ["", *render_operating_point(ev["operating_point"])]
     return "\n".join(lines)
+
+
+def _rate(value: Any, part: Any, whole: Any, none: str) -> str:
+    return none if value is None else f"{f4(value)} ({part} of {whole})"
+
+
+def render_operating_point(op: Mapping[str, Any]) -> list[str]:
+    """What a person asks of the model as the station serves it: per-class recall and precision, pictures flagged."""
+    thresholds = op.get("thresholds")
+    at = (
+        "per-class thresholds "
+        + ", ".join(f"{k} {v:g}" for k, v in thresholds.items())
+        + f", others {op.get('confidence')}"
+        if thresholds
+        else f"confidence {op.get('confidence')}"
+    )
+    pics = op.get("pictures") or {}
+    lines = [
+        f"At the operating point, as the station serves it ({at}; "
+        f"a match is the same class at IoU >= {op.get('iou')}):",
+        "",
+    ]
+    lines += _table(
+        ["class", "true boxes", "kept predictions", "matched", "recall", "precision"],
+        [
+            [name, c.get("truths"), c.get("predictions"), c.get("matched"), f4(c.get("recall")), f4(c.get("precision"))]
+            for name, c in (op.get("per_class") or {}).items()
+        ],
+    )
+    none_defective, none_clean = (
+        "n/a (no defective pictures in this split)",
+        "n/a (no defect-free pictures in this split)",
+    )
+    pictures = (
+        ("defective pictures flagged at all (any kept defect prediction)", "detection_rate", "flagged", "defective"),
+        ("defective pictures with a defect found (matched)", "found_rate", "found", "defective"),
+        ("false alarms on clean pictures", "false_alarm_rate", "false_alarms", "clean"),
+    )
+    rows = [
+        [
+            label,
+            _rate(pics.get(rate), pics.get(part), pics.get(whole), none_clean if whole == "clean" else none_defective),
+        ]
+        for label, rate, part, whole in pictures
+    ]
+    lines += ["", *_table(["pictures", "value"], rows)]
+    misses = op.get("worst_misses") or []
+    if misses:
+        sheet = op.get("contact_sheet")
+        lines += [
+            "",
+            f"Worst misses ({len(misses)} largest of {op.get('missed_defects')} missed defects"
+            + (f", drawn in `{sheet}`" if sheet else "")
+            + "):",
+            "",
+        ]
+        lines += _table(
+            ["picture", "class", "box (x1, y1, x2, y2)", "area px"],
+            [
+                [
+                    f"`{m.get('picture', m.get('image'))}`",
+                    m.get("class"),
+                    ", ".join(f"{v:g}" for v in m.get("xyxy", [])),
+                    f"{m.get('area', 0):g}",
+                ]
+                for m in misses
+            ],
+        )
+    else:
+        lines += ["", "No defect missed at the operating point."]
+    return lines
 
 
 def render_parity(fmt: str, exp: Mapping[str, Any]) -> str:
@@ -368,6 +441,13 @@ def render_card(meta: Mapping[str, Any]) -> str:
             "hardware",
             f"{hw.get('cpu')}, {hw.get('usable_cores')} cores, {hw.get('threads')} threads, {hw.get('ram_gb')} GB RAM",
         ],
+        # the device trained on and its precision (older versions record neither: they trained on the CPU)
+        [
+            "device",
+            f"{hw.get('device', 'cpu')}"
+            + (f" ({hw['device_name']})" if hw.get("device_name") else "")
+            + (f", {training['precision']}" if training.get("precision") else ""),
+        ],
     ]
     if training.get("images_per_s") is not None:
         rows.append(
@@ -398,6 +478,9 @@ def render_card(meta: Mapping[str, Any]) -> str:
             ]
         )
     lines += _table(["", ""], rows)
+    advice = meta.get("recipe_advice") or []
+    if advice:  # a recipe chosen from the data: why each setting is what it is
+        lines += ["", "Recipe: " + str(advice[0]), "", *(f"- {str(a).strip()}" for a in advice[1:])]
     lines += _stages(training.get("stages") or [], training.get("total_minutes"))
     aids = meta.get("small_data") or []
     if aids:

@@ -1,9 +1,12 @@
 """Measuring a model on a labelled split.
 
 ``inspector evaluate`` gives ultralytics' detection metrics of one version on one dataset
-split. The result goes three places at once: ``eval-<dataset>-<split>.json`` in the version
-folder, the version's ``meta.json``, and its model card (re-rendered from the meta), so
-the card shows exactly the numbers the command printed.
+split, and then what a person asks of it (:func:`operating_point`): the station's own detector
+run at the version's operating point over the split, per-class recall and precision there, how
+many defective pictures it flags at all, how many clean ones it raises a false alarm on, and the
+worst misses drawn as a contact sheet. The result goes three places at once:
+``eval-<dataset>-<split>.json`` in the version folder, the version's ``meta.json``, and its
+model card (re-rendered from the meta), so the card shows exactly the numbers the command printed.
 
 :func:`evaluate_split` gives mAP50 of any detector through its own ``detect``: every backend
 is measured on the same path (decode, its pre-processing, its forward pass, its NMS), so a
@@ -20,10 +23,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from inspector import registry, runtime
-from inspector.data.formats import fingerprint, read_data_yaml
+from inspector.data.formats import DatasetSpec, fingerprint, read_data_yaml
 from inspector.data.formats.yolo import label_boxes, parse_labels
-from inspector.metrics import Truth, map50
+from inspector.detect.operating import OperatingPoints, from_meta
+from inspector.labelmap import ITEM
+from inspector.metrics import OPERATING_DEFINITIONS, Truth, at_operating_point, map50
 from inspector.training.card import render_card, render_evaluation
 from inspector.training.plots import write_plots
 from inspector.training.run import DEFAULT_WORK_DIR
@@ -83,6 +90,8 @@ def evaluate_version(
     images = spec.image_paths(split)
     if not images:
         raise ValueError(f"{data_yaml}: the {split!r} split has no images")
+    # the card's per-class thresholds unless one confidence is asked for; a bad record stops us before any work
+    points = from_meta(meta, version) if conf is None else None
     conf = conf if conf is not None else float(meta.get("operating_confidence", 0.25))
     imgsz = imgsz or int(meta.get("imgsz", 640))
     n_threads = runtime.configure(threads)
@@ -102,6 +111,18 @@ def evaluate_version(
     ev["evaluated_at"] = registry.now_iso()
     ev.pop("figures", None)  # ultralytics' pictures: ours are drawn from the stored numbers below
     vdir = registry.version_dir(version, base)
+    sheet = vdir / (MISSES_SHEET if primary else f"{key}-{MISSES_SHEET}")
+    ev["operating_point"] = operating_point(
+        weights,
+        spec,
+        split,
+        version=version,
+        conf=conf,
+        points=points,
+        imgsz=imgsz,
+        threads=n_threads,
+        sheet=sheet,
+    )
     registry.write_atomic(vdir / f"eval-{key}.json", json.dumps(ev, indent=2) + "\n")
 
     meta = registry.load_meta(version, base)  # re-read: another command may have changed it meanwhile
@@ -112,6 +133,65 @@ def evaluate_version(
     registry.save_card(version, render_card(meta), base)
     write_plots(version, base)
     return ev
+
+
+MISSES_SHEET = "worst_misses.png"
+
+
+def operating_point(
+    weights: Path,
+    spec: DatasetSpec,
+    split: str,
+    *,
+    version: str,
+    conf: float,
+    points: OperatingPoints | None,
+    imgsz: int,
+    threads: int,
+    sheet: Path,
+    worst: int = 5,
+) -> dict[str, Any]:
+    """The station's detector over the split at the version's operating point: :func:`at_operating_point`'s figures.
+
+    The detector is the one the station serves: at ``conf``, each class kept from its own
+    threshold in ``points`` when given (the version's card's). The ``worst`` largest missed
+    defects are drawn on ``sheet`` (left out, and any old sheet removed, when nothing was missed).
+    """
+    from inspector.config import DetectorConfig
+    from inspector.detect import load_detector
+    from inspector.detect.base import Detector
+    from inspector.detect.operating import ThresholdedDetector
+    from inspector.imageio import read_image
+    from inspector.training.misses import write_misses_sheet
+    from inspector.types import Frame
+
+    cfg = DetectorConfig(confidence=points.lowest(conf) if points else conf, imgsz=imgsz, threads=threads)
+    detector: Detector = load_detector(cfg, weights, version)
+    if points is not None:
+        detector = ThresholdedDetector(detector, points, conf)
+    records = spec.split(split)
+    preds: list[Detections] = []
+    truths: list[Truth] = []
+    for r in records:
+        image = read_image(r.path)
+        h, w = image.shape[:2]
+        preds.append(detector.detect([Frame(image=image, camera_id="eval")])[0])
+        truths.append(Truth(np.asarray(r.boxes, np.float64).reshape(-1, 4) * [w, h, w, h], r.class_ids))
+    model_names = tuple(detector.class_names)  # the ids' meaning; the dataset's when the model names fewer
+    names = model_names if len(model_names) >= len(spec.names) else spec.names
+    out = at_operating_point(preds, truths, names, background=(ITEM,), worst=worst)
+    for miss in out["worst_misses"]:
+        picture = records[miss["image"]].path
+        root = spec.root or picture.parent
+        miss["picture"] = str(picture.relative_to(root) if picture.is_relative_to(root) else picture)
+    drawn = write_misses_sheet(out["worst_misses"], [r.path for r in records], names, sheet)
+    if drawn is None:
+        sheet.unlink(missing_ok=True)
+    out["contact_sheet"] = sheet.name if drawn else None
+    out["confidence"] = conf
+    out["thresholds"] = dict(points.thresholds) if points else None
+    out["definitions"] = OPERATING_DEFINITIONS
+    return out
 
 
 def evaluation_text(version: str, key: str, ev: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ overrides) is written into the registry next to the weights it produced.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,8 +134,10 @@ class Recipe(BaseModel):
         data.update({k: v for k, v in changes.items() if v is not None})
         return Recipe.model_validate(data)
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(exclude_none=True), sort_keys=False, allow_unicode=True)
+    def to_yaml(self, comments: Sequence[str] = ()) -> str:
+        """The recipe file; ``comments`` (one line each) go on top, e.g. why each setting was chosen."""
+        head = "".join(f"# {line}\n" for line in comments)
+        return head + yaml.safe_dump(self.model_dump(exclude_none=True), sort_keys=False, allow_unicode=True)
 
 
 def load_recipe(path: Path) -> Recipe:

@@ -8,7 +8,7 @@ atomic step, so a failed or interrupted run never leaves a half-made version beh
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from inspector import registry, runtime
 from inspector.data.formats import fingerprint, read_data_yaml
 from inspector.detect.base import DetectorError
 from inspector.training.card import render_card
+from inspector.training.device import parse_device
 from inspector.training.plots import curves_from_rows, write_plots
 from inspector.training.provenance import git_state, hardware, software
 from inspector.training.recipe import Recipe, is_pretrain
@@ -119,8 +120,15 @@ def train_version(
     threads: int | None = None,
     report: Callable[[Any], None] | None = None,
     notes: list[str] | None = None,
+    device: str = "cpu",
+    advice: Sequence[str] = (),
 ) -> TrainOutcome:
-    """Train ``recipe`` on ``data_yaml`` and register the result as a new version."""
+    """Train ``recipe`` on ``data_yaml`` and register the result as a new version.
+
+    ``device`` is checked first (a missing GPU fails before any work); ``advice`` (why a recipe chosen
+    from the data is as it is) goes atop the stored ``recipe.yaml`` as comments, and into the card.
+    """
+    dev = parse_device(device)
     spec = read_data_yaml(data_yaml)
     for split in ("train", "val"):
         if not spec.split(split):
@@ -167,8 +175,9 @@ def train_version(
             train_args["freeze"] = recipe.fine_tune.freeze
     from inspector.training import ultralytics
 
-    # bf16 only where the CPU has the kernels: elsewhere autocast would emulate it, slower than fp32
-    precision = recipe.precision if ultralytics.cpu_supports_bf16() else "fp32"
+    # CUDA: ultralytics' AMP; CPU: bf16 only where it has the kernels (elsewhere emulated, slower than fp32)
+    cpu_precision = recipe.precision if ultralytics.cpu_supports_bf16() else "fp32"
+    precision = "amp" if dev.kind == "cuda" else cpu_precision
     speed_at_start = runtime.cpu_speed()
     result = ultralytics.train(
         init_weights if init_weights is not None else recipe.model,
@@ -181,6 +190,7 @@ def train_version(
         workers=recipe.workers,
         val_every=recipe.val_every,
         precision=precision,
+        device=dev.arg,
         seed=recipe.seed,
         threads=n_threads,
         time_hours=recipe.time_budget_min / 60 if recipe.time_budget_min else None,
@@ -193,6 +203,7 @@ def train_version(
         "version": name,
         "created_at": registry.now_iso(),
         "recipe": recipe.model_dump(exclude_none=True),
+        "recipe_advice": list(advice),
         "init": init_label,
         "class_names": list(spec.names),
         "imgsz": recipe.serve_imgsz or recipe.imgsz,
@@ -218,6 +229,8 @@ def train_version(
         },
         "hardware": {
             **hardware(n_threads),
+            "device": dev.label,
+            "device_name": ", ".join(dev.names),
             "conv_gflops_at_start": speed_at_start,
             "conv_gflops_at_end": speed_at_end,
         },
@@ -237,7 +250,7 @@ def train_version(
         weights=result.best,
         meta=meta,
         card=render_card({**meta, "weights_bytes": result.best.stat().st_size}),
-        recipe_text=recipe.to_yaml(),
+        recipe_text=recipe.to_yaml(comments=advice),
         files=files,
         root=base,
     )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -19,6 +21,8 @@ import numpy.typing as npt
 
 from inspector.data.formats.spec import DatasetSpec, list_images
 from inspector.data.formats.yolo import LabelRow, label_boxes, label_path, label_text, read_labels, write_list_yaml
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,12 @@ def repeat_factors(images: list[Path], threshold: float) -> list[int]:
         r = max((math.sqrt(threshold / (counts[c] / n)) for c in classes), default=1.0)
         out.append(max(1, round(r)))
     return out
+
+
+def seeded_subset(items: Sequence[T], n: int, seed: int) -> list[T]:
+    """``n`` of ``items`` picked with ``seed``, in their order: the same seed, the same subset."""
+    keep = sorted(np.random.default_rng(seed).choice(len(items), size=n, replace=False).tolist())
+    return [items[i] for i in keep]
 
 
 def _tile_grid(length: int, tile: int, overlap: float) -> list[int]:
@@ -194,9 +204,7 @@ def prepare(spec: DatasetSpec, out_dir: Path, opts: SmallDataOptions) -> tuple[P
         train = splits.get("train", [])
         if opts.subset > len(train):
             raise ValueError(f"asked for {opts.subset} training images but the dataset has {len(train)}")
-        rng = np.random.default_rng(opts.seed)
-        keep = sorted(rng.choice(len(train), size=opts.subset, replace=False).tolist())
-        splits["train"] = [train[i] for i in keep]
+        splits["train"] = seeded_subset(train, opts.subset, opts.seed)
         notes.append(f"a seeded subset of {opts.subset} of the {len(train)} training images (seed {opts.seed})")
     if opts.tile:
         tiled_total = 0

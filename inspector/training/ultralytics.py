@@ -47,6 +47,7 @@ def train(
     workers: int = 0,
     precision: str = "fp32",
     val_every: int = 1,
+    device: str = "cpu",
     progress: Callable[[TrainProgress], None] | None = None,
     **overrides: Any,
 ) -> TrainResult:
@@ -56,7 +57,8 @@ def train(
     whose shapes match the data's labelmap are transferred, the rest start fresh).
     ``progress`` receives a :class:`TrainProgress` per batch and per epoch. ``precision``
     ``"bf16"`` runs the training forward pass under CPU bfloat16 autocast (see
-    :func:`cpu_bf16_callbacks`); ultralytics itself offers bf16 on CUDA only. ``val_every``
+    :func:`cpu_bf16_callbacks`); ultralytics itself offers bf16 on CUDA only; ``"amp"`` is its CUDA
+    mixed precision. ``device`` is ultralytics' own ("cpu", "0", "0,1": several GPUs run its DDP). ``val_every``
     validates every Nth epoch only (and always the last; see :func:`val_cadence_callbacks`).
     """
     yolo_cls = yolo_class(threads)
@@ -78,8 +80,8 @@ def train(
         if precision == "bf16":
             for event, fn in cpu_bf16_callbacks().items():
                 m.add_callback(event, fn)
-        elif precision != "fp32":
-            raise DetectorError(f"unknown training precision {precision!r} (fp32 or bf16)")
+        elif precision not in ("fp32", "amp"):
+            raise DetectorError(f"unknown training precision {precision!r} (fp32, bf16 or amp)")
         if val_every > 1:
             for event, fn in val_cadence_callbacks(val_every).items():
                 m.add_callback(event, fn)
@@ -90,14 +92,14 @@ def train(
             "batch": batch,
             "seed": seed,
             "deterministic": True,
-            "device": "cpu",
+            "device": device,
             "workers": workers,
             "project": str(out_dir.resolve()),
             "name": name,
             "exist_ok": True,
             "verbose": False,
             "plots": True,
-            "amp": False,
+            "amp": precision == "amp",
         }
         if time_hours:
             args["time"] = time_hours

@@ -66,6 +66,10 @@ const REASONS = {
       likely: list((p.likely || []).map((h) => `${term("defect", h.defect)} ${percent(h.probability, 1)}`)),
     },
   ],
+  unexplained_damage: (p) => [
+    p.review ? "reason.unexplained_review" : "reason.unexplained",
+    { area: percent(p.area, 1), score: number(p.score, 2), threshold: number(p.threshold, 2), view: p.view, grade: grades(p.grade) },
+  ],
   "defect:": (p) => [
     "reason.defect",
     {
@@ -111,6 +115,7 @@ const REASONS = {
       limit: rule === "expected_regret" ? money(p.limit, p.currency) : number(p.limit, 2),
       confidence: number(p.confidence, 2),
       sku: p.sku,
+      area: p.area === undefined ? "" : percent(p.area, 1),
     };
     if (rule === "unknown_value") return [p.sku ? "reason.review_unknown_sku" : "reason.review_no_sku", shown];
     return [`reason.review_${rule}`, shown];

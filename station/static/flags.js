@@ -1,17 +1,19 @@
 // Flags: M marks a defect the model missed (drag a box on a view if you like, then its class, or Enter for
-// none); F marks a detection that is not a defect (pick it 1-9). Both become label candidates; the decision
-// is untouched.
+// none); F marks a detection that is not a defect (pick it 1-9); U confirms a region of unexplained damage
+// (pick it 1-9, then type its class: a new one is fine). All become label candidates; the decision is untouched.
 
 import { api } from "./api.js";
 import { $, el, message } from "./dom.js";
 import { errorText } from "./explain.js";
-import { number, onLanguage, t, term } from "./i18n.js";
+import { number, onLanguage, percent, t, term } from "./i18n.js";
 import { defectNames, loadLabelmap } from "./labelmap.js";
 import { probe } from "./probe.js";
 import { current, holdWhile, justArrived, onShow, redrawViews, showPending } from "./result.js";
 import { repaint } from "./views.js";
 
-let flag = null; // { kind, box, view } while a flag is being keyed in
+let flag = null; // { kind, box, view, region } while a flag is being keyed in
+const NEW_CLASS = /^[a-z][a-z0-9_]{0,63}$/; // as the server takes a class an operator coins
+const START = { missed_defect: "flag.missed_start", false_defect: "flag.false_start", anomaly: "flag.anomaly_start" };
 
 export const flagging = () => flag !== null;
 
@@ -23,6 +25,47 @@ function targets(insp) {
   return out.slice(0, 9);
 }
 
+// The unexplained regions of the anomaly model, over every view, that U can confirm.
+function regions(insp) {
+  const out = [];
+  for (const v of (insp && insp.views) || []) {
+    ((v.anomaly && v.anomaly.regions) || []).forEach((r, i) => out.push({ view: v.n, region: i, r }));
+  }
+  return out.slice(0, 9);
+}
+
+function renderAnomaly() {
+  if (flag.region === null) {
+    $("flag-title").textContent = t("flag.anomaly_title");
+    $("flag-options").replaceChildren(
+      ...regions(current()).map((x, i) =>
+        el("li", {}, el("kbd", {}, i + 1), ` ${t("flag.region", { area: percent(x.r.share, 1), score: number(x.r.peak, 2), view: x.view + 1 })}`),
+      ),
+    );
+    return;
+  }
+  $("flag-title").textContent = t("flag.anomaly_class", { n: flag.pick });
+  const input = el("input", { id: "flag-class", maxlength: "64", spellcheck: "false", placeholder: t("flag.class_placeholder") });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      ev.stopPropagation();
+      cancelFlag(false);
+    } else if (ev.key === "Enter") {
+      ev.preventDefault();
+      ev.stopPropagation();
+      const name = input.value.trim();
+      if (!NEW_CLASS.test(name)) {
+        message(t("flag.bad_class"), "bad");
+        return;
+      }
+      send({ kind: "anomaly", view: flag.view, region: flag.region, class_name: name });
+    }
+  });
+  $("flag-options").replaceChildren(el("li", { class: "flag-class" }, input));
+  input.focus();
+}
+
 function render() {
   const panel = $("flag");
   if (!flag) {
@@ -30,7 +73,9 @@ function render() {
     return;
   }
   panel.hidden = false;
-  if (flag.kind === "missed_defect") {
+  if (flag.kind === "anomaly") {
+    renderAnomaly();
+  } else if (flag.kind === "missed_defect") {
     const defects = defectNames();
     if (!defects.length) loadLabelmap().then(() => flag && defectNames().length && render());
     const where = flag.box ? t("flag.box_drawn", { view: flag.view }) : t("flag.drag");
@@ -57,10 +102,14 @@ export function startFlag(kind) {
     message(t("flag.no_detections"), "bad");
     return;
   }
-  flag = { kind, box: null, view: 0 };
+  if (kind === "anomaly" && !regions(insp).length) {
+    message(t("flag.no_regions"), "bad");
+    return;
+  }
+  flag = { kind, box: null, view: 0, region: null };
   document.querySelectorAll("#views canvas").forEach((c) => c.classList.toggle("drawing", kind === "missed_defect"));
   render();
-  message(t(kind === "missed_defect" ? "flag.missed_start" : "flag.false_start"));
+  message(t(START[kind]));
 }
 
 export function cancelFlag(quiet, resume = true) {
@@ -84,13 +133,26 @@ async function send(body) {
     return;
   }
   probe.flags.push({ id: insp.id, ...body });
-  const what = body.kind === "missed_defect" ? t("flag.what_missed", { defect: body.class_name ? term("defect", body.class_name) : t("flag.any_defect") }) : t("flag.what_false");
+  const what =
+    body.kind === "anomaly"
+      ? t("flag.what_anomaly", { defect: body.class_name })
+      : body.kind === "missed_defect"
+        ? t("flag.what_missed", { defect: body.class_name ? term("defect", body.class_name) : t("flag.any_defect") })
+        : t("flag.what_false");
   message(t("flag.sent", { what }), "ok");
 }
 
 export function pickFlag(n) {
   if (!flag) return;
-  if (flag.kind === "missed_defect") {
+  if (flag.kind === "anomaly") {
+    const target = regions(current())[n - 1];
+    if (!target) {
+      message(t("flag.no_region", { n }), "bad");
+      return;
+    }
+    Object.assign(flag, { view: target.view, region: target.region, pick: n });
+    render();
+  } else if (flag.kind === "missed_defect") {
     const cls = defectNames()[n - 1];
     if (!cls) return;
     const body = { kind: "missed_defect", view: flag.view, class_name: cls };

@@ -11,6 +11,7 @@ import { reprint } from "./label.js";
 import { cancelOverride, overriding, pickReason, startOverride } from "./override.js";
 import { showPending } from "./result.js";
 import { choosingLine, goOnWithout, pickLine } from "./returns.js";
+import { toggleHeat } from "./views.js";
 
 function inField(ev) {
   const t = ev.target;
@@ -144,6 +145,16 @@ function onKey(ev) {
     case "F":
       ev.preventDefault();
       startFlag("false_defect");
+      break;
+    case "u":
+    case "U":
+      ev.preventDefault();
+      startFlag("anomaly");
+      break;
+    case "a":
+    case "A":
+      ev.preventDefault();
+      toggleHeat();
       break;
     case "Escape":
       if (t && t.blur) t.blur();

@@ -14,6 +14,7 @@ import { openLiveSession, startLive } from "./live.js";
 import { initOverride } from "./override.js";
 import { show } from "./result.js";
 import { loadDrift, pollStatus, watchDrift } from "./status.js";
+import { initHeat } from "./views.js";
 
 function whenKeyed() {
   openLiveSession();
@@ -34,6 +35,7 @@ async function start() {
   initOverride();
   initFlags();
   initKeys();
+  initHeat();
   initLabel();
   onKeyAccepted(() => {
     whenKeyed();

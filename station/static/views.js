@@ -1,7 +1,9 @@
-// The captured views of an inspection, drawn on canvases with their detection boxes.
+// The captured views of an inspection, drawn on canvases with their detection boxes; on demand (key A) the
+// anomaly model's heat map instead of the picture.
 
 import { api } from "./api.js";
-import { $, el } from "./dom.js";
+import { $, el, message } from "./dom.js";
+import { errorText } from "./explain.js";
 import { number, t, term } from "./i18n.js";
 import { colourOf, loadLabelmap } from "./labelmap.js";
 
@@ -9,6 +11,9 @@ import { colourOf, loadLabelmap } from "./labelmap.js";
 export async function drawViews(insp, stillShown) {
   const box = $("views");
   const views = insp.views || [];
+  heatShown = false;
+  $("heat-toggle").hidden = !views.some((v) => v.anomaly);
+  $("heat-toggle").setAttribute("aria-pressed", "false");
   const canvases = views.map((v) => el("canvas", { width: v.width || 640, height: v.height || 480, "aria-label": t("result.view", { n: v.n }) }));
   box.replaceChildren(...canvases);
   await loadLabelmap(); // the box colours
@@ -30,6 +35,7 @@ export async function drawViews(insp, stillShown) {
       canvas.dataset.view = String(v.n ?? i);
       canvas.__bitmap = bitmap;
       canvas.__detections = v.detections || [];
+      canvas.__anomaly = v.anomaly || null;
       repaint(canvas);
     }),
   );
@@ -38,9 +44,45 @@ export async function drawViews(insp, stillShown) {
 // The view and its boxes again (under a box being dragged); returns the drawing context.
 export function repaint(canvas) {
   const ctx = canvas.getContext("2d");
-  ctx.drawImage(canvas.__bitmap, 0, 0, canvas.width, canvas.height);
+  const heat = canvas.dataset.heat === "1" && canvas.__heat;
+  ctx.drawImage(heat || canvas.__bitmap, 0, 0, canvas.width, canvas.height);
   drawBoxes(ctx, canvas.__detections, Number(canvas.dataset.scale));
   return ctx;
+}
+
+let heatShown = false;
+
+// Show or hide the anomaly heat maps of the views an anomaly model scored (each fetched once, as a PNG of the view).
+export async function toggleHeat() {
+  const canvases = [...document.querySelectorAll("#views canvas")].filter((c) => c.__anomaly);
+  if (!canvases.length) {
+    message(t("msg.heat_none"));
+    return;
+  }
+  heatShown = !heatShown;
+  if (heatShown) {
+    try {
+      await Promise.all(
+        canvases.map(async (c) => {
+          if (!c.__heat) c.__heat = await createImageBitmap(await api(c.__anomaly.heat_url, { blob: true }));
+        }),
+      );
+    } catch (e) {
+      heatShown = false;
+      message(errorText(e), "error");
+      return;
+    }
+  }
+  for (const c of canvases) {
+    c.dataset.heat = heatShown ? "1" : "";
+    repaint(c);
+  }
+  $("heat-toggle").setAttribute("aria-pressed", String(heatShown));
+  message(t(heatShown ? "msg.heat_on" : "msg.heat_off"));
+}
+
+export function initHeat() {
+  $("heat-toggle").addEventListener("click", () => toggleHeat());
 }
 
 function drawBoxes(ctx, dets, scale) {

@@ -40,11 +40,17 @@ def test_bench_neu_runs_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "neu-det.json"
     assert main(["--src", str(NEU), "--minutes", "0.3", "--out", str(out), "--work", str(tmp_path / "w")]) == 0
     result = json.loads(out.read_text())
-    for side in ("ours", "plain"):
+    for side in ("ours", "plain", "auto"):
         rec = result[side]
         assert {"map50", "map50_95", "train_minutes", "recipe"} <= rec.keys()
         assert 0.0 <= rec["map50"] <= 1.0 and rec["train_minutes"] > 0
     assert result["ours"]["recipe"] == "neu-det" and result["plain"]["recipe"] == "plain-yolov8n"
+    # the recipe train picks by itself: 200 px grey photographs -> 320 px, no colour jitter, and why
+    auto = result["auto"]
+    assert auto["recipe"] == "auto-neu-det" and auto["recipe_settings"]["imgsz"] == 320
+    assert auto["recipe_settings"]["hsv_s"] == 0.0 and any("200 px" in a for a in auto["advice"])
+    meta = registry.load_meta(auto["version"], tmp_path / "w" / "registry")
+    assert meta["recipe_advice"] == auto["advice"]
     assert result["ours_minus_plain_map50"] == pytest.approx(result["ours"]["map50"] - result["plain"]["map50"])
 
 
@@ -58,7 +64,7 @@ def test_bench_transfer_runs_end_to_end(tmp_path: Path) -> None:
     args += ["--models-dir", str(root), "--out", str(out), "--work", str(tmp_path / "w")]
     assert main(args) == 0
     result = json.loads(out.read_text())
-    assert list(result) == ["10"] and set(result["10"]) == {"scratch", "ours"}
+    assert list(result) == ["10"] and set(result["10"]) == {"scratch", "ours", "auto"}
     details = json.loads((tmp_path / "transfer.details.json").read_text())
     ours = details["runs"]["10-ours"]
     meta = registry.load_meta(ours["version"], tmp_path / "w" / "registry")
@@ -78,7 +84,11 @@ def test_bench_transfer_runs_end_to_end(tmp_path: Path) -> None:
     # one side of one share at a time: the runs measured before stay in both files
     assert main([*args, "--sides", "ours", "--fresh"]) == 0
     third = json.loads((tmp_path / "transfer.details.json").read_text())
-    assert set(third["runs"]) == {"10-scratch", "10-ours"}
+    assert set(third["runs"]) == {"10-scratch", "10-ours", "10-auto"}
+    # the recipe train picks for 126 images: fine-tuned from the same weights, classes balanced
+    auto = registry.load_meta(third["runs"]["10-auto"]["version"], tmp_path / "w" / "registry")
+    assert auto["init"] == meta["init"] and auto["recipe"]["small_data"]["balance"] is True
+    assert any("126 training images" in a for a in auto["recipe_advice"])
     assert third["runs"]["10-scratch"]["version"] == details["runs"]["10-scratch"]["version"]
     assert third["runs"]["10-ours"]["version"] != details["runs"]["10-ours"]["version"]
 

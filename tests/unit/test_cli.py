@@ -67,7 +67,7 @@ def _truncated(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "--recipe", "x.yaml"], "needs --data and --recipe"),
+        (["train", "--recipe", "x.yaml"], "training a detector needs --data"),
         (["train", "--task", "nope"], "unknown task"),
         (["detect"], "Missing argument"),
     ],

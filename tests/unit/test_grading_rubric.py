@@ -130,7 +130,7 @@ def folder(tmp_path: Path) -> Path:
 
 def test_a_copied_folder_loads_and_keeps_its_version(folder: Path) -> None:
     index = folder / "rubric.yaml"
-    index.write_text(index.read_text().replace('version: "2026.07-1"', 'version: "site-7"'))
+    index.write_text(index.read_text().replace('version: "2026.12-1"', 'version: "site-7"'))
     rs = load_rubrics(folder)
     assert rs.version == "site-7"
     assert rs.rubrics["phone"].grades.level_of(2.5) is GradeLevel.C

@@ -39,7 +39,8 @@ def test_the_active_version_is_intact(repo_root: Path) -> None:
         pytest.skip("no model promoted in models/ yet (make model)")
     weights, version = registry.resolve_serving(root)
     assert version == active and weights == root / active / "weights.pt"
-    assert registry.promotions(root)[-1]["version"] == active
+    detector_promotions = [r for r in registry.promotions(root) if r.get("task") != "anomaly"]
+    assert detector_promotions[-1]["version"] == active
 
 
 def test_cards_show_exactly_the_stored_evaluations(repo_root: Path) -> None:
@@ -67,7 +68,11 @@ def test_only_the_served_model_and_the_fine_tuning_checkpoint_keep_their_weights
     versions = _versions(repo_root)
     if not versions:
         pytest.skip("no registered versions in models/")
-    keep = {registry.active_version(root), newest_pretrain(root)} - {None}
+    keep = {
+        registry.active_version(root),
+        registry.active_version(root, registry.ANOMALY_ACTIVE_FILE),  # the served anomaly models
+        newest_pretrain(root),
+    } - {None}
     for v in versions:
         status = registry.inspect_version(v, root, verify_checksum=False)
         assert status.weights_present == (v in keep), v

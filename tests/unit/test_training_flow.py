@@ -99,6 +99,9 @@ def test_evaluate_promote_detect(trained: tuple[Path, Path, str]) -> None:
     matrix = ev["confusion_matrix"]["matrix"]
     assert len(matrix) == 9 and sum(row[0] for row in matrix) == 8  # every true item box lands in column 0
     assert ev["latency_ms"]["images"] == 3 and ev["latency_ms"]["median"] > 0
+    op = ev["operating_point"]  # the served detector over the split: every picture labelled with an item only
+    assert op["per_class"]["item"]["truths"] == 8 and op["thresholds"] is None and op["confidence"] == 0.25
+    assert op["pictures"]["clean"] == 8 and op["pictures"]["detection_rate"] is None and op["contact_sheet"] is None
 
     vdir = root / version
     stored = json.loads((vdir / "eval-ds-val.json").read_text())
@@ -115,6 +118,37 @@ def test_evaluate_promote_detect(trained: tuple[Path, Path, str]) -> None:
     det = load_detector(DetectorConfig(imgsz=64, threads=2, confidence=0.01), weights, served)
     out = det.detect([frame(64, 64)])
     assert det.model_version == version and len(out) == 1
+
+
+def test_evaluate_cli_keeps_each_class_from_the_cards_threshold(
+    trained: tuple[Path, Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`evaluate --json` serves the card's per-class thresholds; an explicit --confidence is one for every class."""
+    from typer.testing import CliRunner
+
+    from inspector.cli import app
+
+    root, data, version = trained
+    monkeypatch.chdir(tmp_path)  # the validator's work folder
+    before = registry.load_meta(version, root)
+    registry.save_meta(version, before | {"operating_points": {"classes": {"item": {"threshold": 1.0}}}}, root)
+    args = ["evaluate", "--model", version, "--data", str(data), "--split", "val", "--models-dir", str(root)]
+    try:
+        carded = CliRunner().invoke(app, [*args, "--threads", "2", "--no-primary", "--json"])
+        single = CliRunner().invoke(app, [*args, "--threads", "2", "--no-primary", "--confidence", "0.5"])
+    finally:
+        after = registry.load_meta(version, root)
+        registry.save_meta(version, {k: v for k, v in after.items() if k != "operating_points"}, root)
+    assert carded.exit_code == 0, carded.output
+    op = json.loads(carded.stdout)["operating_point"]
+    assert op["thresholds"] == {"item": 1.0}
+    assert op["per_class"]["item"] == {"truths": 8, "predictions": 0, "matched": 0, "recall": 0.0, "precision": None}
+    assert set(op["definitions"]) >= {"recall", "precision", "detection_rate", "false_alarm_rate", "worst_misses"}
+    assert single.exit_code == 0, single.output
+    assert "At the operating point, as the station serves it (confidence 0.5;" in single.stdout
+    assert (
+        "| defective pictures flagged at all (any kept defect prediction) | n/a (no defective pictures" in single.stdout
+    )
 
 
 def test_a_broken_new_version_keeps_the_last_good_one_serving(

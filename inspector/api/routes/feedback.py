@@ -26,6 +26,12 @@ def check_flag(body: dict[str, Any], flag: FlagIn) -> str | None:
     if view is None:
         return f"the inspection has no view {flag.view} (it has {len(views)})"
     dets = view.get("detections", [])
+    if flag.kind == "anomaly":
+        assert flag.region is not None
+        regions = (view.get("anomaly") or {}).get("regions", [])
+        if flag.region >= len(regions):
+            return f"view {flag.view} has no unexplained region {flag.region} (it has {len(regions)})"
+        return None  # the operator names the class: a new one is what the flag is for
     if flag.kind == "false_defect":
         assert flag.detection is not None
         if flag.detection >= len(dets):
@@ -53,8 +59,11 @@ def _add(
         if problem is not None:
             raise Problem(422, problem, code="invalid_flag")
         class_name = flag.class_name
+        box = flag.box
         if flag.kind == "false_defect" and flag.detection is not None:
             class_name = body["views"][flag.view]["detections"][flag.detection]["class_name"]
+        if flag.kind == "anomaly" and flag.region is not None:  # stored as a box: the export labels it
+            box = body["views"][flag.view]["anomaly"]["regions"][flag.region]["xyxy"]
         row = add_flag(
             s,
             inspection_id,
@@ -62,7 +71,7 @@ def _add(
             view=flag.view,
             detection=flag.detection,
             class_name=class_name,
-            box=flag.box,
+            box=box,
             note=flag.note,
             actor=actor,
             key_id=key_id,
@@ -76,12 +85,13 @@ def _add(
     "/v1/inspections/{inspection_id}/flags",
     status_code=201,
     response_model=FlagOut,
-    summary="Flag a missed or a false defect",
+    summary="Flag a missed or a false defect, or confirm an unexplained region",
     responses=responses(401, 403, 404, 422),
 )
 async def post_flag(inspection_id: InspectionId, flag: FlagIn, key: OperatorKey, store: StoreDep) -> dict[str, Any]:
-    """A label candidate from the operator: ``missed_defect`` (optionally with a box and a class) or
-    ``false_defect`` (pointing at one of the view's detections). Appended; the inspection is unchanged."""
+    """A label candidate from the operator: ``missed_defect`` (optionally with a box and a class),
+    ``false_defect`` (pointing at one of the view's detections) or ``anomaly`` (one of the view's unexplained
+    regions confirmed as damage of the class named, which may be new). Appended; the inspection is unchanged."""
     return await anyio.to_thread.run_sync(_add, store, inspection_id, flag, key.name, key.id, key.name)
 
 

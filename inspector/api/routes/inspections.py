@@ -198,3 +198,24 @@ async def get_image(
     return Response(
         content=data, media_type=media_type, headers={"Cache-Control": "private, max-age=31536000, immutable"}
     )
+
+
+@router.get(
+    "/{inspection_id}/views/{n}/anomaly.png",
+    summary="The anomaly heat map over one view",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}, "description": "the view at its size, the anomaly map over the item"},
+        **responses(401, 403, 404, 410, 422),
+    },
+)
+async def get_anomaly_image(
+    inspection_id: InspectionId,
+    n: Annotated[int, Path(ge=0, le=31, description="the view number, from 0")],
+    _key: AnyKey,
+    service: ServiceDep,
+) -> Response:
+    """Where the anomaly model found the item strange: red is far above its threshold, blue below it; the
+    regions no detection explains are boxed in white. ``404`` when no anomaly model scored the view."""
+    data = await service.anomaly_image(inspection_id, n)
+    return Response(content=data, media_type="image/png", headers={"Cache-Control": "private, max-age=31536000"})

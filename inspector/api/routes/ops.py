@@ -32,6 +32,9 @@ def readiness(store: Store, slot: PipelineSlot, min_free_mb: float = 0.0) -> dic
         note = getattr(slot.pipeline, "operating_note", None)  # still serving, on the card's operating points
         detail = f"model {slot.pipeline.model_version} loaded" + (f"; {note}" if note else "")
         checks["model"] = {"ok": True, "detail": detail}
+        status = getattr(slot.pipeline, "anomaly_status", None)
+        if status is not None:  # informative only: without an anomaly model the station serves the detector alone
+            checks["anomaly"] = {"ok": True, **status}
     else:
         checks["model"] = {"ok": False, "detail": slot.error or "not loaded"}
     try:

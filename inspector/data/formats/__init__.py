@@ -1,5 +1,6 @@
-"""The dataset layer: one in-memory :class:`DatasetSpec` read from and written to YOLO, COCO, Pascal VOC and
-Label Studio, plus what training needs of a YOLO dataset (its description, label paths, fingerprint, merging)."""
+"""The dataset layer: one in-memory :class:`DatasetSpec` read from and written to YOLO, COCO, Pascal VOC,
+Label Studio and CVAT, plus what training needs of a YOLO dataset (its description, label paths, fingerprint,
+merging). The format and layout of a folder are detected (:func:`detect_layout`)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,32 @@ from pathlib import Path
 import numpy as np
 
 from inspector.data.formats.coco import read_coco, write_coco
+from inspector.data.formats.cvat import read_cvat, write_cvat
+from inspector.data.formats.detect import FORMATS, Layout, detect_layout
 from inspector.data.formats.fingerprint import fingerprint
 from inspector.data.formats.labelstudio import read_labelstudio, write_labelstudio
 from inspector.data.formats.merge import merge_datasets
-from inspector.data.formats.spec import IMAGE_SUFFIXES, DatasetSpec, ImageRecord, Problem, list_images
+from inspector.data.formats.spec import (
+    IMAGE_SUFFIXES,
+    DatasetSpec,
+    ImageRecord,
+    Problem,
+    drop_missing,
+    list_images,
+)
 from inspector.data.formats.voc import read_voc, write_voc
 from inspector.data.formats.yolo import label_path, read_data_yaml, read_labels, read_yolo, write_yolo
-
-FORMATS = ("yolo", "coco", "voc", "labelstudio")
 
 __all__ = [
     "FORMATS",
     "IMAGE_SUFFIXES",
     "DatasetSpec",
     "ImageRecord",
+    "Layout",
     "Problem",
     "detect_format",
+    "detect_layout",
+    "drop_missing",
     "fingerprint",
     "label_path",
     "list_images",
@@ -37,50 +48,34 @@ __all__ = [
 
 
 def detect_format(path: Path) -> str:
-    """Guess a dataset's format from its files."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    if path.is_file():
-        if path.suffix in (".yaml", ".yml"):
-            return "yolo"
-        if path.suffix == ".json":
-            head = path.read_text(encoding="utf-8")[:2048].lstrip()
-            return "labelstudio" if head.startswith("[") else "coco"
-        raise ValueError(f"{path}: cannot tell the dataset format of this file; give --format")
-    if any((path / n).is_file() for n in ("data.yaml", "data.yml", "dataset.yaml")):
-        return "yolo"
-    if (path / "Annotations").is_dir() or (
-        (path / "annotations").is_dir() and any((path / "annotations").glob("*.xml"))
-    ):
-        return "voc"
-    if (path / "annotations").is_dir() or any(path.glob("*.json")):
-        jsons = sorted((path / "annotations").glob("*.json")) + sorted(path.glob("*.json"))
-        if jsons:
-            head = jsons[0].read_text(encoding="utf-8")[:2048].lstrip()
-            return "labelstudio" if head.startswith("[") else "coco"
-    if any(path.glob("*.xml")):
-        return "voc"
-    raise ValueError(f"{path}: cannot tell the dataset format; give --format ({', '.join(FORMATS)})")
+    """Guess a dataset's format from its files (an ambiguous folder is an error naming what it saw)."""
+    return detect_layout(path).format
 
 
 def read_dataset(
     path: Path, fmt: str | None = None, names: tuple[str, ...] | None = None, images_dir: Path | None = None
 ) -> DatasetSpec:
     """Read any supported format (detected when ``fmt`` is None). ``names`` fixes the class list and order."""
-    fmt = fmt or detect_format(path)
+    layout = ""
+    if fmt is None:
+        found = detect_layout(path)
+        fmt, path, layout = found.format, found.root, found.describe()
     if fmt == "yolo":
         spec = read_yolo(path)
         if names is not None:
             spec = remap(spec, names)
-        return spec
-    if fmt == "coco":
-        return read_coco(path, images_dir=images_dir, names=names)
-    if fmt == "voc":
-        return read_voc(path, names=names)
-    if fmt == "labelstudio":
-        return read_labelstudio(path, images_dir=images_dir, names=names)
-    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    elif fmt == "coco":
+        spec = read_coco(path, images_dir=images_dir, names=names)
+    elif fmt == "voc":
+        spec = read_voc(path, names=names)
+    elif fmt == "labelstudio":
+        spec = read_labelstudio(path, images_dir=images_dir, names=names)
+    elif fmt == "cvat":
+        spec = read_cvat(path, images_dir=images_dir, names=names)
+    else:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    spec.layout = layout or fmt
+    return spec
 
 
 def write_dataset(spec: DatasetSpec, out: Path, fmt: str, link: str = "symlink") -> Path:
@@ -93,6 +88,8 @@ def write_dataset(spec: DatasetSpec, out: Path, fmt: str, link: str = "symlink")
         return write_voc(spec, out, link)
     if fmt == "labelstudio":
         return write_labelstudio(spec, out, link)
+    if fmt == "cvat":
+        return write_cvat(spec, out, link)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 

@@ -84,6 +84,7 @@ class DatasetSpec:
     source_format: str = ""
     problems: list[Problem] = field(default_factory=list)
     data_yaml: Path | None = None
+    layout: str = ""  # how the files were laid out, as detected ("roboflow", "coco2017", ...)
 
     @property
     def name(self) -> str:
@@ -121,6 +122,33 @@ class DatasetSpec:
                     f"{r.path}: class id(s) {sorted(set(r.class_ids[bad].tolist()))} are not in the names "
                     f"({len(self.names)} classes); fix the names or the labels first (inspector data validate)"
                 )
+
+
+def pixel_record(
+    path: Path, width: int, height: int, split: str, boxes: list[list[float]], ids: list[int], problems: list[Problem]
+) -> ImageRecord:
+    """A record from pixel xyxy boxes. Without the image size they cannot be normalised: dropped and noted."""
+    arr: npt.NDArray[np.float64] = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if len(arr) and width > 0 and height > 0:
+        arr = arr / np.array([width, height, width, height], np.float64)
+    elif len(arr):
+        problems.append(Problem("corrupt_image", str(path), "image size unknown: boxes cannot be normalised"))
+        arr, ids = np.zeros((0, 4), np.float64), []
+    return ImageRecord(
+        path=path, width=width, height=height, split=split, boxes=arr, class_ids=np.asarray(ids, np.int64)
+    )
+
+
+def drop_missing(spec: DatasetSpec) -> int:
+    """Leave out the records whose image file is absent, with their problems; returns how many went.
+
+    Why: a downloaded set often lacks a few of the images its annotations list; an importer
+    may choose to go on without them once they have been named.
+    """
+    gone = {str(r.path) for r in spec.images if not r.path.exists()}
+    spec.images = [r for r in spec.images if str(r.path) not in gone]
+    spec.problems = [p for p in spec.problems if not (p.kind == "missing_image" and p.path in gone)]
+    return len(gone)
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -12,7 +12,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from inspector.data.formats.spec import (
     IMAGE_SUFFIXES,
@@ -24,6 +23,7 @@ from inspector.data.formats.spec import (
     fmt_num,
     image_size,
     list_images,
+    pixel_record,
     place_image,
     unique_names,
 )
@@ -41,14 +41,17 @@ def _dirs(root: Path) -> tuple[Path, Path]:
 
 
 def _split_lists(root: Path) -> dict[str, str]:
-    """Image stem -> split, from ImageSets/Main/<split>.txt or <split>.txt at the root."""
+    """Image stem -> split, from ImageSets/Main/<split>.txt or <split>.txt at the root.
+
+    ``trainval.txt`` is train and val together: it only places stems the others do not.
+    """
     out: dict[str, str] = {}
     for base in (root / "ImageSets" / "Main", root):
         for split, fname in (
             ("train", "train.txt"),
-            ("train", "trainval.txt"),
             ("val", "val.txt"),
             ("test", "test.txt"),
+            ("train", "trainval.txt"),
         ):
             f = base / fname
             if f.is_file():
@@ -128,15 +131,7 @@ def read_voc(path: Path, names: tuple[str, ...] | None = None) -> DatasetSpec:
             problems.append(Problem("unknown_class", str(xf), f"class {n!r} is not among {', '.join(names)}"))
         if not img.exists():
             problems.append(Problem("missing_image", str(img), f"{xf.name}: image file not found"))
-        norm: npt.NDArray[np.float64] = np.zeros((0, 4), np.float64)
-        if boxes and w > 0 and h > 0:
-            norm = np.asarray(boxes, np.float64) / np.array([w, h, w, h], np.float64)
-        elif boxes:
-            problems.append(Problem("corrupt_image", str(img), "image size unknown: boxes cannot be normalised"))
-            ids = []
-        rec = ImageRecord(
-            path=img, width=w, height=h, split=splits.get(xf.stem, ""), boxes=norm, class_ids=np.asarray(ids, np.int64)
-        )
+        rec = pixel_record(img, w, h, splits.get(xf.stem, ""), boxes, ids, problems)
         rec.meta["label"] = str(xf)
         records.append(rec)
         covered.add(img.resolve() if img.exists() else img)

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from inspector.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from inspector.data.formats.spec import (
     SPLITS,
     DatasetSpec,
@@ -31,7 +32,6 @@ from inspector.data.formats.spec import (
     unique_names,
 )
 from inspector.yamlfile import read_mapping
-from inspector.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 
 LabelRow = tuple[int, float, float, float, float]  # class, cx, cy, w, h (normalised)
 
@@ -62,11 +62,30 @@ def label_path(image: Path) -> Path:
     return image.with_suffix(".txt")
 
 
+def _row(parts: list[str]) -> LabelRow:
+    """One label line: ``class cx cy w h``, or a segmentation line ``class x1 y1 x2 y2 x3 y3 ...`` read as its box.
+
+    ultralytics trains a detector on segmentation labels the same way (the box around the polygon).
+    """
+    cls = int(float(parts[0]))
+    if float(parts[0]) != cls:
+        raise ValueError
+    if len(parts) == 5:
+        cx, cy, bw, bh = (float(v) for v in parts[1:5])
+        return (cls, cx, cy, bw, bh)
+    if len(parts) >= 7 and len(parts) % 2 == 1:
+        xy = np.asarray([float(v) for v in parts[1:]], np.float64).reshape(-1, 2)
+        (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+        return (cls, float(x0 + x1) / 2, float(y0 + y1) / 2, float(x1 - x0), float(y1 - y0))
+    raise ValueError
+
+
 def parse_labels(label_file: Path, problems: list[Problem] | None = None) -> list[LabelRow]:
     """The ``class cx cy w h`` rows of a label file; a missing file has none (a background image).
 
-    A line that is not exactly five numbers with a whole class id is left out, as ultralytics
-    would refuse it, and noted in ``problems`` when given.
+    A polygon line (a class and three or more x y pairs) becomes the box around it. Any other
+    line that is not five numbers with a whole class id is left out, as ultralytics would refuse
+    it, and noted in ``problems`` when given.
     """
     if not label_file.is_file():
         return []
@@ -76,10 +95,7 @@ def parse_labels(label_file: Path, problems: list[Problem] | None = None) -> lis
         if not parts:
             continue
         try:
-            cls = int(float(parts[0]))
-            cx, cy, bw, bh = (float(v) for v in parts[1:5])
-            if len(parts) != 5 or float(parts[0]) != cls:
-                raise ValueError
+            row = _row(parts)
         except ValueError:
             if problems is not None:
                 problems.append(
@@ -88,7 +104,7 @@ def parse_labels(label_file: Path, problems: list[Problem] | None = None) -> lis
                     )
                 )
             continue
-        rows.append((cls, cx, cy, bw, bh))
+        rows.append(row)
     return rows
 
 
@@ -97,7 +113,9 @@ def read_labels(image: Path) -> list[LabelRow]:
     return parse_labels(label_path(image))
 
 
-def label_boxes(rows: list[LabelRow], width: float = 1.0, height: float = 1.0) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+def label_boxes(
+    rows: list[LabelRow], width: float = 1.0, height: float = 1.0
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Label rows as xyxy boxes scaled to ``width`` x ``height`` (pixels; 1 x 1 keeps them normalised) and class ids."""
     arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
     return cxcywh_to_xyxy(arr[:, 1:5] * [width, height, width, height]), arr[:, 0].astype(np.int64)
@@ -119,15 +137,14 @@ def _root(data_yaml: Path, raw: dict[str, Any]) -> Path:
     """The folder the splits are relative to: ``path`` (relative to the file's folder), else that folder.
 
     Absolute but not resolved: images reached through a symlinked folder keep their paths. A
-    relative ``path`` that does not exist here (written on another machine) falls back to the
-    file's folder.
+    ``path`` that does not exist here (written on another machine) falls back to the file's folder.
     """
     folder = data_yaml.parent.absolute()
     if not raw.get("path"):
         return folder
     root = Path(str(raw["path"]))
     if root.is_absolute():
-        return root
+        return root if root.exists() else folder
     return folder / root if (folder / root).exists() else folder
 
 
@@ -140,6 +157,26 @@ def load_data_yaml(path: Path) -> tuple[Path, dict[str, Any], tuple[str, ...], P
     return data_yaml, raw, tuple(_names_field(raw["names"], str(data_yaml))), _root(data_yaml, raw)
 
 
+def split_path(entry: str, root: Path) -> Path:
+    """A split entry of a data.yaml as a path, also as Roboflow writes it.
+
+    Roboflow writes ``../train/images`` beside ``train/``: relative to the file's parent folder.
+    As ultralytics does, a ``../`` entry that does not exist is tried without it; an absolute
+    path from another machine (``/content/My-Set-1/valid/images``) is tried as its last two
+    folders under the root.
+    """
+    p = Path(entry)
+    full = p if p.is_absolute() else root / p
+    if full.exists():
+        return full
+    cands = []
+    if entry.startswith("../"):
+        cands.append(root / entry[3:])
+    if p.is_absolute() and len(p.parts) > 2:
+        cands.append(root.joinpath(*p.parts[-2:]))
+    return next((c for c in cands if c.exists()), full)
+
+
 def _images_of(entry: Any, root: Path, where: str, problems: list[Problem]) -> list[Path]:
     """The images of one split entry: folders are searched, a .txt lists one image per line.
 
@@ -149,8 +186,7 @@ def _images_of(entry: Any, root: Path, where: str, problems: list[Problem]) -> l
     entries = entry if isinstance(entry, list) else [entry]
     out: list[Path] = []
     for e in entries:
-        p = Path(str(e))
-        p = p if p.is_absolute() else root / p
+        p = split_path(str(e), root)
         if p.is_dir():
             out += list_images(p)
         elif p.is_file() and p.suffix == ".txt":

@@ -523,11 +523,27 @@ def paint(
         raise ValueError(f"unknown defect class {cls!r}; expected one of {', '.join(DEFECTS)}")
     # Keep the defect on the item, and surface defects on their zone (a scratch on the frame
     # stops at the glass); parts that go missing or seals that break may change the outline.
-    if cls in ("missing_part", "broken_seal"):
-        keep = np.maximum(c.alpha, a_before)[:, :, None]
-    else:
+    return _settle(c, img, alpha, before, a_before, cls, zone, sev, kind, cls not in ("missing_part", "broken_seal"))
+
+
+def _settle(
+    c: ItemCanvas,
+    img: F32,
+    alpha: F32,
+    before: F32,
+    a_before: F32,
+    cls: str,
+    zone: str,
+    sev: float,
+    kind: str,
+    on_zone: bool,
+) -> Painted | None:
+    """Clip a freshly drawn mark to the item (and its zone) and measure the pixels it changed."""
+    if on_zone:
         z = cv2.dilate(c.zones[zone], np.ones((3, 3), np.uint8))
         keep = np.minimum(np.maximum(c.alpha, a_before), z)[:, :, None]
+    else:
+        keep = np.maximum(c.alpha, a_before)[:, :, None]
     np.clip(img, 0.0, 1.0, out=img)
     img[:] = before + (img - before) * keep
     # The defect is what shows on the item as it now is: where a part came away, the evidence is
@@ -550,3 +566,99 @@ def paint(
         float(corners[:, 1].max()),
     )
     return Painted(cls, zone, float(sev), box, corners, kind)
+
+
+# ------------------------------------------------------------------ damage no detector knows
+#
+# Kinds of damage that never enter a detector's training set (they are not in ``ALLOWED`` and
+# ``_paint_defects`` never draws them): a render asks for them by name, so that a model learned
+# from good items only can be measured on damage nobody labelled.
+
+UNKNOWN = ("burn", "sticker_residue")
+
+
+def _blob(
+    c: ItemCanvas, zone: str, r: float, aspect: float, rng: np.random.Generator, rough: float
+) -> tuple[tuple[int, int, int, int], F32, F32]:
+    """An irregular blob of radius ``r`` inside ``zone``: its window and the signed field (>0 inside)."""
+    cx, cy = _spot(c, zone, rng, r * 0.5)
+    x0, y0, x1, y1 = _window(c, np.array([[cx - 2.2 * r, cy - 2.2 * r], [cx + 2.2 * r, cy + 2.2 * r]]), 0)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    ang = rng.uniform(0, np.pi)
+    u = ((xs - cx) * np.cos(ang) + (ys - cy) * np.sin(ang)) / r
+    v = (-(xs - cx) * np.sin(ang) + (ys - cy) * np.cos(ang)) / (r * aspect)
+    nz = value_noise(rng, y1 - y0, x1 - x0, max(3.0, r * 0.4), 3)
+    return (x0, y0, x1, y1), np.asarray(np.sqrt(u**2 + v**2), np.float32), (nz - 0.5) * rough
+
+
+def _burn(c: ItemCanvas, img: F32, zone: str, sev: float, rng: np.random.Generator) -> str:
+    """A scorch: a brown-black charred core with a soft brown halo that fades into the surface."""
+    r = c.unit * (0.045 + 0.09 * sev)
+    (x0, y0, x1, y1), d, nz = _blob(c, zone, r, float(rng.uniform(0.55, 1.0)), rng, 1.2)
+    field = 1.0 - d + nz
+    core = np.clip(field / 0.25, 0.0, 1.0)
+    halo = np.clip((field + 0.9) / 0.9, 0.0, 1.0) ** 2
+    a = c.alpha[y0:y1, x0:x1]
+    region = img[y0:y1, x0:x1]
+    brown = np.asarray((0.22, 0.32, 0.45), np.float32)  # BGR
+    char = np.asarray((0.04, 0.05, 0.06), np.float32)
+    h = (halo * (0.55 + 0.35 * sev) * a)[:, :, None]
+    if _lum(region[region.shape[0] // 2, region.shape[1] // 2]) < 0.25:
+        # on a dark face heat shows as a dull, blistered grey-brown bloom round the char
+        region += h * 0.6 * (np.asarray((0.3, 0.36, 0.42), np.float32) - region)
+    else:
+        region *= 1.0 - h * (1.0 - brown)
+    k = (core * (0.8 + 0.2 * sev) * a)[:, :, None]
+    region += k * (char - region)
+    return "scorch"
+
+
+def _residue(c: ItemCanvas, img: F32, zone: str, sev: float, rng: np.random.Generator) -> str:
+    """What a peeled sticker leaves: a pale, slightly glossy patch with torn edges and grime stuck to it."""
+    r = c.unit * (0.05 + 0.08 * sev)
+    cx, cy = _spot(c, zone, rng, r * 0.5)
+    w, h = r * rng.uniform(1.0, 1.8), r * rng.uniform(0.6, 1.1)
+    ang = rng.uniform(0, np.pi)
+    x0, y0, x1, y1 = _window(c, np.array([[cx - 2 * w, cy - 2 * w], [cx + 2 * w, cy + 2 * w]]), 0)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    u = np.abs((xs - cx) * np.cos(ang) + (ys - cy) * np.sin(ang)) / w
+    v = np.abs(-(xs - cx) * np.sin(ang) + (ys - cy) * np.cos(ang)) / h
+    box = np.maximum(u, v)  # < 1 inside the rectangle
+    tear = value_noise(rng, y1 - y0, x1 - x0, max(2.0, r * 0.15), 3)
+    inside = np.clip((1.0 - box + (tear - 0.5) * 0.5) / 0.06, 0.0, 1.0)
+    patchy = np.clip(0.55 + 0.8 * (value_noise(rng, y1 - y0, x1 - x0, max(3.0, r * 0.3), 2) - 0.3), 0.0, 1.0)
+    m = np.asarray(inside * patchy * (0.6 + 0.35 * sev) * c.alpha[y0:y1, x0:x1], np.float32)
+    region = img[y0:y1, x0:x1]
+    paper = np.asarray((0.8, 0.9, 0.93), np.float32)  # BGR: off-white, a little yellow
+    region += m[:, :, None] * (paper - region)
+    grime = (value_noise(rng, y1 - y0, x1 - x0, 2.5, 1) > 0.82) * inside
+    region *= 1.0 - (grime * (0.15 + 0.2 * sev))[:, :, None]
+    gloss = np.clip(1.0 - np.abs(u - v * 0.5 - 0.2) / 0.15, 0, 1) * inside
+    region += (gloss * 0.08)[:, :, None]
+    return "sticker residue"
+
+
+def unknown_zones(c: ItemCanvas) -> list[str]:
+    """The broad faces of this canvas (at least a fifth of the largest zone) that can carry unlabelled damage."""
+    area = {z: int((m > 0.5).sum()) for z, m in c.zones.items()}
+    top = max(area.values(), default=0)
+    return sorted(z for z, a in area.items() if a >= max(400, top // 5))
+
+
+def paint_unknown(
+    c: ItemCanvas, img: F32, alpha: F32, kind: str, sev: float, rng: np.random.Generator
+) -> Painted | None:
+    """Draw one of :data:`UNKNOWN` on a random zone of the item (in place); None when nothing showed."""
+    zones = unknown_zones(c)
+    if not zones:
+        return None
+    zone = str(rng.choice(zones))
+    before = img.copy()
+    a_before = alpha.copy()
+    if kind == "burn":
+        drawn = _burn(c, img, zone, sev, rng)
+    elif kind == "sticker_residue":
+        drawn = _residue(c, img, zone, sev, rng)
+    else:
+        raise ValueError(f"unknown kind of unlabelled damage {kind!r}; expected one of {', '.join(UNKNOWN)}")
+    return _settle(c, img, alpha, before, a_before, kind, zone, sev, drawn, True)

@@ -39,20 +39,20 @@ from inspector.data.synth.common import (
     text,
     value_noise,
 )
-from inspector.data.synth.defects import CLASS_WEIGHT, Painted, options, paint
+from inspector.data.synth.defects import CLASS_WEIGHT, UNKNOWN, Painted, options, paint, paint_unknown
 from inspector.data.synth.families import RENDERERS
 from inspector.data.synth.visibility import scene_visibility
 from inspector.items import FAMILIES
 from inspector.labelmap import ITEM, default_labelmap
 
 SIDECAR_VERSION = 1
-DEFECT_FREE_P = 0.4  # share of items drawn without defects (the issue asks for at least 30%)
+DEFECT_FREE_P = 0.4  # share of items drawn without defects: a bench mostly sees good items (at least 30%)
 EMPTY_P = 0.06  # share of dataset images with no item on the bench
 LPN_STICKER_P = 0.3  # items that already carry the returns centre's LPN sticker (boxes have their own label)
 VISIBLE_CHANGE = 0.08  # a defect must change the lit picture by this much (0..1) ...
 MIN_VISIBLE_PX = 16  # ... on at least this many pixels to be labelled
 MIN_VISIBILITY = 40.0  # a drawn defect's Rose number before the camera, at 1280x960 (datasets/synthetic.md)
-_BENCH, _ITEM = 0xBE4C, 0x17E3
+_BENCH, _ITEM, _UNKNOWN = 0xBE4C, 0x17E3, 0x0DD
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ class _Damage:
     rgb: F32
     alpha: F32
     painted: list[Painted] = field(default_factory=list)
+    unknown: list[Painted] = field(default_factory=list)  # damage no detector is trained on: never labelled
 
     @classmethod
     def of(cls, canvas: ItemCanvas) -> _Damage:
@@ -130,6 +131,7 @@ class _Layout:
     outlines: list[Points] = field(default_factory=list)
     code_boxes: list[list[float]] = field(default_factory=list)
     code_meta: list[dict[str, Any]] = field(default_factory=list)
+    unknown_outlines: list[Points] = field(default_factory=list)
     occupied: list[tuple[float, float, float, float]] = field(default_factory=list)
 
 
@@ -389,21 +391,29 @@ class Bench:
         n_defects: int | None = None,
         classes: tuple[str, ...] | None = None,
         mix: DefectMix = DEFAULT_MIX,
+        unknown: tuple[str, ...] = (),
         _skip: frozenset[int] = frozenset(),
     ) -> _Render:
         """Render one picture; ``with_clean=False`` skips the defect-free twin (dataset writing).
 
         The steps draw from one random stream in a fixed order (item, defects, placement,
         distractors, SKU, glove, exposure), so a seed always gives the same picture.
+        ``unknown`` adds damage of kinds no detector is trained on (:data:`defects.UNKNOWN`), drawn
+        from a stream of its own, so the picture is otherwise the one the seed gives without it;
+        it is never labelled, and the sidecar lists it under ``unknown`` (only when asked for).
         """
         if family is not None and family not in FAMILIES:
             raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
+        bad = [k for k in unknown if k not in UNKNOWN]
+        if bad:
+            raise ValueError(f"unknown kind of unlabelled damage {bad[0]!r}; expected one of {', '.join(UNKNOWN)}")
         rng = np.random.default_rng([_ITEM, self.seed, int(item_seed)])
         meta = self._blank_meta(item_seed, empty)
         scene = self.mat.copy()
         layout = _Layout(gloss=np.zeros((self.h, self.w), np.float32))
         clean_scene: F32 | None = None
         painted: list[Painted] = []
+        unknown_painted: list[Painted] = []
         seen: list[float | None] = []
         if empty:
             meta["distractors"] += self._distractors_under(scene, rng, layout)
@@ -412,6 +422,13 @@ class Bench:
         else:
             item = self._draw_item(rng, family)
             damaged = _damage(item.canvas, rng, defect_free, n_defects, classes, mix, _skip)
+            if unknown:
+                urng = np.random.default_rng([_UNKNOWN, self.seed, int(item_seed)])
+                for kind in unknown:
+                    sev = float(np.clip(urng.beta(2.0, 2.0), 0.15, 1.0))
+                    p = paint_unknown(item.canvas, damaged.rgb, damaged.alpha, kind, sev, urng)
+                    if p is not None:
+                        damaged.unknown.append(p)
             m_item, twin = self._lay_item(scene, item, damaged, layout, rng, meta)
             if with_clean:
                 clean_scene = twin
@@ -431,9 +448,12 @@ class Bench:
                     n_defects=n_defects,
                     classes=classes,
                     mix=mix,
+                    unknown=unknown,
                     _skip=_skip | more,
                 )
             _item_labels(m_item, item.canvas, damaged, layout)
+            layout.unknown_outlines = [_hull(_to_scene(m_item, p.hull, pixel=False)) for p in damaged.unknown]
+            unknown_painted = damaged.unknown
             meta.update(
                 family=item.family,
                 category=item.family,
@@ -447,6 +467,18 @@ class Bench:
             self._add_glove(scenes, rng, layout, meta)
         images, out_boxes, params = self._expose(scenes, layout, rng)
         lab_boxes, lab_ids = _truth(meta, layout, out_boxes, painted, seen, empty)
+        if unknown:
+            n_known = len(layout.boxes) + len(layout.code_boxes)
+            meta["unknown"] = [
+                {
+                    "class": p.cls,
+                    "zone": p.zone,
+                    "severity": round(p.severity, 3),
+                    "box": [round(float(v), 2) for v in b],
+                    "kind": p.kind,
+                }
+                for p, b in zip(unknown_painted, out_boxes[n_known:], strict=True)
+            ]
         meta["camera"] = {
             "defocus": round(params.defocus, 3),
             "motion_blur": round(params.motion, 3),
@@ -531,12 +563,17 @@ class Bench:
         spec = self.reflections * layout.gloss * np.float32(self.light.specular)
         lit = [np.asarray(s * self.illumination + spec[:, :, None], np.float32) for s in scenes]
         params = self.camera(rng, noise_seed=int(rng.integers(1 << 31)))
-        all_boxes = np.asarray(layout.boxes + layout.code_boxes, np.float32).reshape(-1, 4)
+        unknown_boxes = [_box_of(q) for q in layout.unknown_outlines]
+        all_boxes = np.asarray(layout.boxes + layout.code_boxes + unknown_boxes, np.float32).reshape(-1, 4)
         code_outlines = [cm.pop("outline", None) for cm in layout.code_meta]
-        all_outlines = layout.outlines + [
-            o if o is not None else np.array([[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]])
-            for o, b in zip(code_outlines, layout.code_boxes, strict=True)
-        ]
+        all_outlines = (
+            layout.outlines
+            + [
+                o if o is not None else np.array([[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]])
+                for o, b in zip(code_outlines, layout.code_boxes, strict=True)
+            ]
+            + layout.unknown_outlines
+        )
         images, out_boxes = cam.apply(params, lit, all_boxes, all_outlines)
         return images, out_boxes, params
 
@@ -813,7 +850,7 @@ def _truth(
                     "visibility": None if vis is None else round(vis, 1),
                 }
             )
-    for cb, cm in zip(out_boxes[n_lab:], layout.code_meta, strict=True):
+    for cb, cm in zip(out_boxes[n_lab : n_lab + len(layout.code_meta)], layout.code_meta, strict=True):
         meta["codes"].append({**cm, "box": [round(float(v), 2) for v in cb]})
     return lab_boxes, lab_ids
 

@@ -1,0 +1,1 @@
+"""Anomaly detection learned from good items only: damage of kinds no detector was trained on."""
