@@ -198,7 +198,7 @@ class Pipeline:
         if scorer is None:
             detail = f"anomaly model not loaded: {self.anomaly_note}" if self.anomaly_note else "no anomaly model"
             return {"served": False, "version": None, "families": [], "detail": detail}
-        version = str(getattr(scorer, "version", None) or getattr(scorer, "model_version", None) or "unknown")
+        version = scorer.version
         families = sorted(scorer.families)
         detail = f"anomaly model {version} loaded for {', '.join(families) or 'no family'}"
         return {"served": True, "version": version, "families": families, "detail": detail}

@@ -40,9 +40,14 @@ class AnomalyResult:
 class AnomalyScorer(Protocol):
     """Scores an item's crop (RGB uint8, HxWx3, native resolution) for the given product family.
 
+    ``version`` names the model, so every stored inspection and ``/v1/ready`` can say which one judged.
+
     ``families`` lists the families it has a model for; ``score`` raises :class:`AnomalyError` for
     another family, and the pipeline then goes on without it.
     """
+
+    @property
+    def version(self) -> str: ...
 
     @property
     def families(self) -> tuple[str, ...]: ...
