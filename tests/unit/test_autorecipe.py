@@ -45,10 +45,10 @@ def facts(**changes: Any) -> DataFacts:
 # (row, facts, expected recipe fields as dotted paths, words the reason of a setting must hold)
 CASES: list[tuple[str, DataFacts, dict[str, Any], dict[str, str]]] = [
     (
-        "grey small images: near native size, no colour jitter",
+        "grey small images: native size on a short budget, no colour jitter",
         facts(),
-        {"imgsz": 320, "train_args.hsv_h": 0.0, "train_args.hsv_s": 0.0, "train_args.flipud": 0.5},
-        {"imgsz": "200 px", "augmentation": "100% of the sampled images are grey"},
+        {"imgsz": 224, "train_args.hsv_h": 0.0, "train_args.hsv_s": 0.0, "train_args.flipud": 0.5},
+        {"imgsz": "only rounded up to the stride: a 30 min", "augmentation": "100% of the sampled images are grey"},
     ),
     (
         "large boxes need no upsampling",
@@ -120,6 +120,15 @@ def test_the_recipe_follows_the_measured_data(
         assert words in reasons[setting], reasons[setting]
     assert recipe["imgsz"] <= max(640, 1.6 * given.image_side)  # never upsampled far past native
     assert len(advice.lines()) == len(advice.choices) >= 8
+
+
+@pytest.mark.parametrize(
+    ("budget", "thin", "imgsz"),
+    [(30.0, 18.0, 224), (180.0, 18.0, 320), (30.0, 10.0, 320), (180.0, 40.0, 224)],
+    ids=["short budget: native", "long budget: thin boxes upsampled", "very thin boxes: upsampled anyway", "big boxes"],
+)
+def test_upsampling_follows_the_budget_and_the_thinnest_boxes(budget: float, thin: float, imgsz: int) -> None:
+    assert advise(facts(box_short_p10=thin), budget).to_recipe().imgsz == imgsz
 
 
 def test_no_training_images_is_refused() -> None:
@@ -228,7 +237,7 @@ def test_train_without_a_recipe_stores_the_recipe_it_printed(tmp_path: Path) -> 
     assert meta["recipe_advice"][1:] == [f"  {ln}" for ln in printed]
     card = (models / "auto-1" / registry.CARD_FILE).read_text()
     assert "| device | cpu (" in card and printed[0] in card
-    assert yaml.safe_load(stored.read_text())["imgsz"] == recipe.imgsz == 96  # 64 px images, 1.5x
+    assert yaml.safe_load(stored.read_text())["imgsz"] == recipe.imgsz == 64  # 64 px images, short budget: native
 
 
 def test_the_recipe_file_reruns(tmp_path: Path) -> None:
