@@ -117,13 +117,14 @@ PRETRAIN_ADD ?=
 pretrain: venv
 	$(BIN)/python -m inspector.training.pretrain --minutes $(PRETRAIN_MINUTES) $(foreach d,$(PRETRAIN_ADD),--add $(d))
 
-# Anomaly models from good items only: PatchCore vs PaDiM on held-out renders (clean, known damage, burns, sticker
+# Anomaly models from good items only: PatchCore, PaDiM, the painted-damage classifier and PatchCore+painted on
+# held-out renders (clean, known damage, burns, sticker
 # residue), AUROC, AUPRO, unknown damage caught at <= 5% false alarms vs the detector alone -> bench/anomaly.json.
 # The renders are kept in bench/work/anomaly/ (training reuses them); about 15 minutes on 2 cores.
-ANOMALY_TRAIN ?= 32
-ANOMALY_TEST ?= 36
+ANOMALY_TRAIN ?= 160
+ANOMALY_TEST ?= 48
 bench-anomaly: venv
-	$(BIN)/python -m inspector.training.anomaly --train $(ANOMALY_TRAIN) --val 12 --test $(ANOMALY_TEST) \
+	$(BIN)/python -m inspector.training.anomaly --train $(ANOMALY_TRAIN) --val 24 --test $(ANOMALY_TEST) \
 	  --workers 2 --threads 2 --bench bench/anomaly.json
 
 # NEU-DET: our recipe vs plain ultralytics defaults vs the recipe train picks by itself (auto) -> bench/neu-det.json.

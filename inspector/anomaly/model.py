@@ -1,4 +1,11 @@
-"""An anomaly model on disk and in memory: one extractor, and per family a PatchCore or PaDiM scorer.
+"""An anomaly model on disk and in memory: one extractor, and per family a scorer.
+
+The scorers: ``patchcore`` (distance to a memory bank of good patches), ``padim`` (a Gaussian per
+grid position), ``painted`` (a small patch classifier taught on good items with foreign blotches
+painted on them, DRAEM's synthetic anomalies on frozen features) and ``patchcore+painted`` (the
+larger of the two maps, each over its own validation threshold): the bank knows the family's
+good looks, the classifier knows what damage looks like on any item, and each catches what the
+other misses.
 
 File format (``weights.pt`` of a registry version): a TorchScript archive of the patch-feature
 extractor (:mod:`inspector.anomaly.features`) carrying two extra files: ``anomaly.json`` (format,
@@ -28,7 +35,8 @@ from inspector.anomaly.base import AnomalyError, AnomalyResult
 from inspector.anomaly.features import INPUT_SIZE, for_inference, run, to_batch
 
 FORMAT = 1
-METHODS = ("patchcore", "padim")
+METHODS = ("patchcore", "padim", "painted", "patchcore+painted")
+HEAD_KEYS = ("head.mu", "head.sd", "head.w1", "head.b1", "head.w2", "head.b2", "head.w3", "head.b3")
 SIGMA = 4.0  # Gaussian smoothing of the map, in pixels of the model's input (as anomalib)
 _CHUNK = 4096
 
@@ -48,16 +56,45 @@ class FamilyModel:
     false_alarm: float = 0.02
 
 
+def _t(arrays: Mapping[str, npt.NDArray[np.float32]], key: str) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(arrays[key], np.float32))
+
+
+def nearest_good(arrays: Mapping[str, npt.NDArray[np.float32]], feats: torch.Tensor) -> torch.Tensor:
+    """PatchCore: each patch's distance to its nearest neighbour in the bank of good patches, (N, G, G)."""
+    n, c, g, _ = feats.shape
+    bank = _t(arrays, "bank")
+    bank_sq = (bank * bank).sum(1)
+    q = feats.permute(0, 2, 3, 1).reshape(-1, c)
+    out = torch.empty(q.shape[0])
+    for a in range(0, q.shape[0], _CHUNK):
+        part = q[a : a + _CHUNK]
+        # |q - b|^2 = |q|^2 + |b|^2 - 2 q.b in one matrix product: half the time of cdist, the same distances
+        nearest = torch.addmm(bank_sq[None, :], part, bank.t(), alpha=-2).amin(1)
+        out[a : a + _CHUNK] = (nearest + (part * part).sum(1)).clamp_min(0).sqrt()
+    return out.reshape(n, g, g)
+
+
+def painted_head(arrays: Mapping[str, npt.NDArray[np.float32]], feats: torch.Tensor) -> torch.Tensor:
+    """The painted-damage classifier: (N, C, G, G) features -> (N, G, G) probabilities that a patch is damage."""
+    mu, sd = _t(arrays, "head.mu")[None, :, None, None], _t(arrays, "head.sd")[None, :, None, None]
+    x = F.relu(F.conv2d((feats - mu) / sd, _t(arrays, "head.w1"), _t(arrays, "head.b1")))
+    x = F.relu(F.conv2d(x, _t(arrays, "head.w2"), _t(arrays, "head.b2"), padding=1))
+    return torch.sigmoid(F.conv2d(x, _t(arrays, "head.w3"), _t(arrays, "head.b3"))[:, 0])
+
+
 def patch_distances(fm: FamilyModel, feats: torch.Tensor) -> torch.Tensor:
     """(N, C, G, G) patch features -> (N, G, G) distances to what good patches look like."""
-    n, c, g, _ = feats.shape
+    n, _, g, _ = feats.shape
     if fm.method == "patchcore":
-        bank = torch.from_numpy(np.asarray(fm.arrays["bank"], np.float32))
-        q = feats.permute(0, 2, 3, 1).reshape(-1, c)
-        out = torch.empty(q.shape[0])
-        for a in range(0, q.shape[0], _CHUNK):
-            out[a : a + _CHUNK] = torch.cdist(q[a : a + _CHUNK], bank).amin(1)
-        return out.reshape(n, g, g)
+        return nearest_good(fm.arrays, feats)
+    if fm.method == "painted":
+        return painted_head(fm.arrays, feats)
+    if fm.method == "patchcore+painted":
+        scale = np.asarray(fm.arrays["scales"], np.float32)  # each part's own validation threshold
+        return torch.maximum(
+            nearest_good(fm.arrays, feats) / float(scale[0]), painted_head(fm.arrays, feats) / float(scale[1])
+        )
     if fm.method == "padim":
         idx = torch.from_numpy(np.asarray(fm.arrays["dims"], np.int64))
         mean = torch.from_numpy(np.asarray(fm.arrays["mean"], np.float32))  # (P, d)

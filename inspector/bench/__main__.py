@@ -15,6 +15,7 @@ from typing import Any
 
 from inspector.bench import accuracy, api, floor, live, machine, report, speed
 from inspector.bench.subject import BACKENDS, prepare
+from inspector.registry import serving_hints
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,7 +100,7 @@ def _run(args: argparse.Namespace, backends: list[str]) -> None:
         print("synthetic data engine ...", flush=True)
         results["synth"] = measure_speed(100 if args.quick else args.synth_images)
 
-    serve = speed.serving_backend(results["detector"])
+    serve = speed.serving_backend(results["detector"], serving_hints(subject.version).get("backend"))
     print(f"API path with the {serve} backend ...", flush=True)
     results["api"] = api.measure(subject, serve, body, n, 10.0 if args.quick else args.load_seconds)
     print("live view and the API beside the camera ...", flush=True)

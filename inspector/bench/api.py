@@ -94,8 +94,11 @@ def unique_jpeg(jpeg: bytes, i: int) -> bytes:
     return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
 
 
-def api_latency(server: Server, image: bytes, n: int) -> dict[str, Any]:
-    """Sequential POSTs: client-side latency, and the median of each stage the server reports in ``timings_ms``."""
+def api_latency(server: Server, image: bytes, n: int, item: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Sequential POSTs: client-side latency, and the median of each stage the server reports in ``timings_ms``.
+
+    ``item`` goes with each view as the WMS would send it: its category picks the family's anomaly model.
+    """
     import httpx
 
     stages: dict[str, list[float]] = {}
@@ -105,7 +108,8 @@ def api_latency(server: Server, image: bytes, n: int) -> dict[str, Any]:
         def post() -> None:
             count[0] += 1
             view = unique_jpeg(image, count[0])
-            r = client.post("/v1/inspections", files=[("images", ("view.jpg", view, "image/jpeg"))])
+            form = {"item": json.dumps(item)} if item else None
+            r = client.post("/v1/inspections", files=[("images", ("view.jpg", view, "image/jpeg"))], data=form)
             r.raise_for_status()
             for k, v in (r.json().get("timings_ms") or {}).items():
                 stages.setdefault(k, []).append(float(v))
@@ -117,7 +121,9 @@ def api_latency(server: Server, image: bytes, n: int) -> dict[str, Any]:
     }
 
 
-def load_test(server: Server, image: bytes, clients: int, seconds: float) -> dict[str, Any]:
+def load_test(
+    server: Server, image: bytes, clients: int, seconds: float, item: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``clients`` threads post for ``seconds``; every 2xx must be stored exactly once."""
     import httpx
 
@@ -137,7 +143,7 @@ def load_test(server: Server, image: bytes, clients: int, seconds: float) -> dic
                     r = client.post(
                         "/v1/inspections",
                         files=[("images", ("view.jpg", unique_jpeg(image, 1_000_000 * (k + 1) + i), "image/jpeg"))],
-                        data={"item": json.dumps({"rma": f"LOAD-{k}-{i}"})},
+                        data={"item": json.dumps({**(item or {}), "rma": f"LOAD-{k}-{i}"})},
                         headers={"Idempotency-Key": f"load-{k}-{i}"},
                     )
                     ms = (time.perf_counter() - t) * 1000
@@ -194,10 +200,21 @@ def stored_ids(base: str, key: str, rma_prefix: str) -> set[str]:
                 return seen
 
 
+def served_anomaly(server: Server) -> str | None:
+    """The anomaly check of ``/v1/ready``: which anomaly model the timed server scores items with, if any."""
+    import httpx
+
+    r = httpx.get(f"{server.base}/v1/ready", headers={"X-API-Key": server.key}, timeout=5)
+    check = (r.json().get("checks") or {}).get("anomaly") or {}
+    return str(check.get("detail")) if check else None
+
+
 def measure(subject: Subject, backend: str, image: bytes, n: int, load_seconds: float) -> dict[str, Any]:
     """The server without a camera (nothing else competes for the cores): latency, 8 clients' load, peak RSS."""
     with serving(subject, backend, camera=False) as server:
-        out: dict[str, Any] = {"backend": backend, "camera": False, **api_latency(server, image, n)}
-        out["load"] = load_test(server, image, 8, load_seconds)
+        out: dict[str, Any] = {"backend": backend, "camera": False, "anomaly": served_anomaly(server)}
+        out.update(api_latency(server, image, n, subject.item))
+        out["item"] = subject.item
+        out["load"] = load_test(server, image, 8, load_seconds, subject.item)
         out["server_peak_rss_mb"] = server.peak_rss_mb()
     return out

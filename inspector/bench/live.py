@@ -31,7 +31,7 @@ def measure(subject: Subject, backend: str, image: bytes, n: int) -> dict[str, A
     with serving(subject, backend, camera=True) as server:
         # after the API requests: the first seconds of a fresh server (model warm-up, the trigger's
         # first captures) are not the station's steady state
-        out: dict[str, Any] = {"with_camera": api_latency(server, image, n)["sequential"]}
+        out: dict[str, Any] = {"with_camera": api_latency(server, image, n, subject.item)["sequential"]}
         out["live_fps"] = live_fps(server)
         out["server_with_camera_peak_rss_mb"] = server.peak_rss_mb()
     return out

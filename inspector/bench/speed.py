@@ -65,9 +65,13 @@ def fastest(detector: dict[str, Any]) -> str | None:
     return max(own, key=lambda k: best_throughput(own[k])) if own else None
 
 
-def serving_backend(detector: dict[str, Any]) -> str:
-    """The API serves one request at a time per model: our backend with the lowest single-image latency."""
+def serving_backend(detector: dict[str, Any], served: str | None = None) -> str:
+    """The backend the API is measured with: the one the station serves (``served``, the version's
+    measured ``serving_backend``) when this run timed it, else our backend with the lowest
+    single-image latency (the API serves one request at a time per model)."""
     own = ours(detector)
+    if served is not None and served in own:
+        return served
     return min(own, key=lambda k: own[k]["p50_ms"]) if own else "ultralytics"
 
 

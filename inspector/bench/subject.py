@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ class Subject:
     work: Path
     image: Path
     shape: tuple[int, int]
+    # what the WMS tells of the item with each request (its category picks the family's anomaly model)
+    item: dict[str, Any] = field(default_factory=dict)
 
     def args(self) -> list[str]:
         """The arguments a child part needs to load this model for this frame."""
@@ -53,22 +55,24 @@ def prepare(out_dir: Path, threads: int) -> Subject:
     imgsz = int(serving_hints(version).get("imgsz") or (meta.get("recipe") or {}).get("imgsz") or 640)
     work = (out_dir / "work").resolve()  # data.yaml files name their folders absolutely
     work.mkdir(parents=True, exist_ok=True)
-    image = _bench_image(work)
+    image, item = _bench_image(work)
     shape = _ensure_exports(weights, imgsz, threads)
-    return Subject(weights, version, imgsz, threads, work, image, shape)
+    return Subject(weights, version, imgsz, threads, work, image, shape, item)
 
 
-def _bench_image(work: Path) -> Path:
-    """One synthetic returned item as a 1280x960 JPEG, rendered once and reused."""
+def _bench_image(work: Path) -> tuple[Path, dict[str, Any]]:
+    """One synthetic returned item as a 1280x960 JPEG, rendered once and reused, and its category."""
     import cv2
 
     from inspector.data.synth import render_sample
 
     path = work / "bench_1280x960.jpg"
-    if not path.is_file():
+    told = work / "bench_1280x960.item.json"
+    if not path.is_file() or not told.is_file():
         sample = render_sample(7, size=BENCH_IMAGE_SIZE)
         cv2.imwrite(str(path), sample.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return path
+        told.write_text(json.dumps({"category": sample.meta["category"]}))
+    return path, dict(json.loads(told.read_text()))
 
 
 def _ensure_exports(weights: Path, imgsz: int, threads: int) -> tuple[int, int]:

@@ -32,9 +32,10 @@ import torch
 from inspector import registry
 from inspector.anomaly import features as feat
 from inspector.anomaly.metrics import aupro, auroc
-from inspector.anomaly.model import AnomalyModel, FamilyModel, patch_distances, smooth_maps
+from inspector.anomaly.model import METHODS, AnomalyModel, FamilyModel, patch_distances, smooth_maps
 from inspector.items import FAMILIES
 from inspector.paths import REPO_ROOT
+from inspector.training.painted import fit_head, painted_recipe
 
 FEATURE_VERSION = "defect-pretrain-20261202-1027"  # the checkpoint whose backbone gives the patch features
 SPLITS = {"train": 1, "val": 2, "test": 3}  # seed streams: [0xA40, split, family index, view index]
@@ -42,6 +43,11 @@ KINDS = ("clean", "known", "burn", "sticker_residue")
 DAMAGE_LEVEL = 12  # |picture - clean twin| (0..255, any channel) that marks a damaged pixel
 MIN_DAMAGE_PX = 20
 FALSE_ALARM = 0.02
+DEFAULT_METHOD = "patchcore+painted"
+# good items per family: 32 -> 160 took PatchCore's AUROC from 0.67 to 0.76 on the same test renders
+# (a bigger bank did not: 3,000 and 8,000 patches scored the same), so the families' variety is the limit
+N_TRAIN = 160
+N_VAL = 24
 
 
 @dataclass
@@ -214,19 +220,44 @@ def threshold_at(good_scores: npt.ArrayLike, false_alarm: float) -> float:
     return float(np.nextafter(s[len(s) - 1 - allowed], np.inf))
 
 
+def _val_scores(fm: FamilyModel, val: torch.Tensor) -> npt.NDArray[np.float32]:
+    with torch.inference_mode():
+        return smooth_maps(patch_distances(fm, val)).reshape(len(val), -1).max(1)
+
+
 def fit_family(
     method: str,
     train: torch.Tensor,
     val: torch.Tensor,
     false_alarm: float = FALSE_ALARM,
     seed: int = 0,
+    head: dict[str, Any] | None = None,
 ) -> FamilyModel:
-    """Fit one family's model on good training features and set its threshold on good validation ones."""
-    arrays = fit_patchcore(train, seed=seed) if method == "patchcore" else fit_padim(train, seed=seed)
+    """Fit one family's model on good training features and set its threshold on good validation ones.
+
+    ``painted`` and ``patchcore+painted`` take the painted-damage classifier ``head``
+    (:func:`inspector.training.painted.fit_head`, fitted once on every family's good crops).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown anomaly method {method!r}; expected one of {', '.join(METHODS)}")
+    if "painted" in method and head is None:
+        raise ValueError(f"{method} needs the painted-damage classifier (fit_head)")
+    arrays: dict[str, Any]
+    if method == "padim":
+        arrays = fit_padim(train, seed=seed)
+    elif method == "painted":
+        arrays = dict(head or {})
+    else:
+        arrays = fit_patchcore(train, seed=seed)
+    if method == "patchcore+painted":
+        # each part over its own threshold, so that neither drowns the other in the combined map
+        scales = [
+            threshold_at(_val_scores(FamilyModel(part, {**arrays, **(head or {})}, 1.0, 1.0), val), false_alarm)
+            for part in ("patchcore", "painted")
+        ]
+        arrays = {**arrays, **(head or {}), "scales": np.asarray(scales, np.float32)}
     fm = FamilyModel(method, arrays, threshold=float("inf"), pixel_threshold=float("inf"), false_alarm=false_alarm)
-    with torch.inference_mode():
-        scores = smooth_maps(patch_distances(fm, val)).reshape(len(val), -1).max(1)
-    t = threshold_at(scores, false_alarm)
+    t = threshold_at(_val_scores(fm, val), false_alarm)
     # the score is the map's maximum, so a pixel at or above the image threshold is what made the item anomalous
     return FamilyModel(method, arrays, threshold=t, pixel_threshold=t, false_alarm=false_alarm)
 
@@ -245,9 +276,9 @@ def _crops(views: Sequence[View | None], family: str) -> list[npt.NDArray[np.uin
 def train(
     families: Sequence[str],
     *,
-    n_train: int = 32,
-    n_val: int = 12,
-    method: str = "patchcore",
+    n_train: int = N_TRAIN,
+    n_val: int = N_VAL,
+    method: str = DEFAULT_METHOD,
     false_alarm: float = FALSE_ALARM,
     data: Path | None = None,
     root: Path | None = None,
@@ -258,6 +289,8 @@ def train(
     log: Callable[[str], None] = print,
 ) -> tuple[str, dict[str, Any]]:
     """Fit one model per family into one registry version (task ``anomaly``); returns its name and meta."""
+    if method not in METHODS:
+        raise ValueError(f"unknown anomaly method {method!r}; expected one of {', '.join(METHODS)}")
     t0 = time.perf_counter()
     ex = extractor(root, threads)
     run = feat.for_inference(ex)
@@ -272,6 +305,7 @@ def train(
         ]
     tr: dict[str, torch.Tensor] = {}
     va: dict[str, torch.Tensor] = {}
+    train_crops_all: list[npt.NDArray[np.uint8]] = []
     for fam in families:
         if data is None:
             train_crops = [
@@ -285,8 +319,10 @@ def train(
             raise ValueError(f"family {fam!r}: needs good crops for training and validation")
         tr[fam], va[fam] = extract(run, train_crops), extract(run, val_crops)
         counts[fam] = {"train": len(train_crops), "val": len(val_crops)}
+        train_crops_all += train_crops
+    head = fit_head(run, train_crops_all, log=log) if "painted" in method else None
     for fam in families:
-        fams[fam] = fit_family(method, tr[fam], va[fam], false_alarm)
+        fams[fam] = fit_family(method, tr[fam], va[fam], false_alarm, head=head)
         log(f"{fam}: {method} on {counts[fam]['train']} good crops, threshold {fams[fam].threshold:.3f}")
     base = registry.root_dir(root)
     version = name or registry.new_version_name("anomaly", base)
@@ -307,6 +343,8 @@ def train(
         },
         "training_s": round(time.perf_counter() - t0, 1),
     }
+    if head is not None:
+        meta["painted"] = painted_recipe(len(train_crops_all))
     base.mkdir(parents=True, exist_ok=True)
     stage = base / f".anomaly-{version}.pt"
     try:
@@ -398,16 +436,16 @@ def detector_view(views: Sequence[View], root: Path | None, threads: int) -> lis
 def bench(
     *,
     families: Sequence[str] = FAMILIES,
-    n_train: int = 24,
-    n_val: int = 12,
-    n_test: int = 24,
+    n_train: int = N_TRAIN,
+    n_val: int = N_VAL,
+    n_test: int = 48,
     workers: int = 2,
     threads: int = 2,
     root: Path | None = None,
     cache: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """PatchCore and PaDiM on the same held-out renders, against the detector alone on unknown damage."""
+    """Every method on the same held-out renders, against the detector alone on unknown damage."""
     torch.set_num_threads(threads)
     test_kinds = ["clean", "known", "clean", "burn", "clean", "sticker_residue"]
     t_tasks = _tasks(families, "train", n_train, ["clean"])
@@ -426,19 +464,22 @@ def bench(
         "test_mix": "half clean; a sixth each known damage, burn, sticker residue",
         "approaches": {},
     }
-    per: dict[str, dict[str, Any]] = {m: {"families": {}} for m in ("patchcore", "padim")}
+    per: dict[str, dict[str, Any]] = {m: {"families": {}} for m in METHODS}
     pooled: dict[str, dict[str, list[Any]]] = {
         m: {"scores": [], "labels": [], "maps": [], "masks": [], "norm": [], "unk": [], "clean": []} for m in per
     }
     timing: dict[str, list[float]] = {k: [] for m in per for k in (m, m + "-1")}
     feats = {fam: extract(run, _crops(train_v, fam)) for fam in families}
+    t1 = time.perf_counter()
+    head = fit_head(run, [v.crop for v in train_v if v is not None], log=log)
+    result["painted_fit_s"] = round(time.perf_counter() - t1, 1)
     for fam in families:
         tr, va = feats[fam], extract(run, _crops(val_v, fam))
         tests = [v for v in test_v if v is not None and v.family == fam]
         te = extract(run, [v.crop for v in tests])
         labels = np.array([v.kind != "clean" for v in tests])
         for method in per:
-            fm = fit_family(method, tr, va)
+            fm = fit_family(method, tr, va, head=head)
             model = AnomalyModel(ex, {fam: fm}, version=method, runner=run)
             maps = model.maps(te, fam)
             scores = maps.reshape(len(maps), -1).max(1).astype(np.float64)
@@ -495,7 +536,8 @@ def bench(
             for k in ("burn", "sticker_residue")
         },
     }
-    best = max(per, key=lambda m: (per[m]["overall"]["auroc"] + per[m]["overall"]["aupro"]))
+    # the item's verdict rests on its image score: the best method is the one that ranks items best
+    best = max(per, key=lambda m: (per[m]["overall"]["auroc"], per[m]["overall"]["aupro"]))
     result["best"] = best
     result["threads"] = threads
     result["load_average_1min"] = round(os.getloadavg()[0], 1)  # the machine is shared: timings depend on it
@@ -508,9 +550,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bench", type=Path, help="write the benchmark here (JSON)")
     ap.add_argument("--family", default="all")
-    ap.add_argument("--train", type=int, default=24)
-    ap.add_argument("--val", type=int, default=12)
-    ap.add_argument("--test", type=int, default=24)
+    ap.add_argument("--train", type=int, default=N_TRAIN)
+    ap.add_argument("--val", type=int, default=N_VAL)
+    ap.add_argument("--test", type=int, default=48)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=REPO_ROOT / "bench" / "work" / "anomaly")

@@ -163,6 +163,8 @@ def evaluate_items(
         "policy_version": served.policy_version,
         "detector": _served_config(settings, served.model_version),
         "grading": settings.grading.model_dump(mode="json"),
+        # the anomaly model changes verdicts too: say which one judged (None: the detector alone)
+        "anomaly": served.anomaly.version if served.anomaly is not None else None,
         "seconds": round(seconds, 1),
         "detect_ms_median": round(float(np.median(detect_ms)), 1) if detect_ms else None,
     }
@@ -206,6 +208,7 @@ def write_history(path: Path, result: Mapping[str, Any]) -> dict[str, Any]:
             for k in ("backend", "confidence", "imgsz", "tiling", "class_thresholds")
         },
         "blind_spots": (result.get("grading") or {}).get("blind_spots"),
+        "anomaly": result.get("anomaly"),
         **headline(result),
         "seconds": result.get("seconds"),
     }

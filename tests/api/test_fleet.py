@@ -440,9 +440,11 @@ def check(
     seen = paging["seen"]
     assert len(seen) == len(set(seen)) and paging["before"] <= set(seen)
 
-    # One shared image folder: each distinct picture once.
+    # One shared image folder: each distinct picture once (beside it, the anomaly model's heat maps of it).
     files = {p.name for p in image_dir.rglob("*") if p.is_file()}
-    assert files == digests
+    heat_maps = {f for f in files if ".anomaly-" in f}
+    assert files - heat_maps == digests
+    assert {f.split(".anomaly-")[0] for f in heat_maps} <= digests
 
     # /metrics of each station counts that station's inspections.
     for st in stations:

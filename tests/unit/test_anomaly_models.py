@@ -70,6 +70,64 @@ def test_a_tiny_model_finds_a_burn_on_an_item_it_learned_as_good(tiny: Tiny) -> 
     assert x0 - pad <= x <= x1 + pad and y0 - pad <= y <= y1 + pad
 
 
+@pytest.fixture(scope="module")
+def blended(tiny: Tiny) -> AnomalyModel:
+    """PatchCore and the painted-damage classifier on the same few good crops (seconds)."""
+    from inspector.training.painted import fit_head
+
+    run = tiny.model._run
+    head = fit_head(run, [tiny.twin, *tiny.good[:2]], copies=4, epochs=6, log=lambda _: None)
+    fm = train.fit_family(
+        "patchcore+painted",
+        train.extract(run, [tiny.twin, *tiny.good[:2]]),
+        train.extract(run, tiny.good[2:]),
+        head=head,
+    )
+    return AnomalyModel(tiny.model._extractor, {FAMILY: fm}, version="tiny-blend", runner=run)
+
+
+def test_the_blend_of_patchcore_and_the_painted_classifier_finds_the_burn(blended: AnomalyModel, tiny: Tiny) -> None:
+    hurt, clean = blended.score(tiny.damaged, FAMILY), blended.score(tiny.twin, FAMILY)
+    assert hurt.score > clean.score
+    y, x = np.unravel_index(int(hurt.heat.argmax()), hurt.heat.shape)
+    x0, y0, x1, y1 = tiny.burn_box
+    assert x0 - 6 <= x <= x1 + 6 and y0 - 6 <= y <= y1 + 6
+    fm = blended.family(FAMILY)
+    assert fm.arrays["scales"].shape == (2,) and (fm.arrays["scales"] > 0).all()  # each part over its own threshold
+
+
+def test_a_blended_model_file_scores_as_the_model_in_memory(blended: AnomalyModel, tiny: Tiny, tmp_path: Path) -> None:
+    path = tmp_path / "blend.pt"
+    blended.save(path)
+    again = AnomalyModel.load(path, version="blend")
+    assert again.family(FAMILY).method == "patchcore+painted"
+    # banks and weights are stored in half precision
+    assert again.score(tiny.damaged, FAMILY).score == pytest.approx(blended.score(tiny.damaged, FAMILY).score, rel=0.02)
+
+
+def test_painting_touches_only_the_blotch_away_from_the_border() -> None:
+    from inspector.training.painted import paint
+
+    rng = np.random.default_rng(1)
+    image = np.full((224, 224, 3), 128, np.uint8)
+    others = [np.zeros((50, 80, 3), np.uint8)]
+    for _ in range(10):
+        out, mask = paint(rng, image, others)
+        assert mask.any() and not mask[:22].any() and not mask[:, -22:].any()
+        grown = cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        assert (out[~grown] == 128).all()  # the soft edge of the blotch reaches a few pixels, no further
+
+
+@pytest.mark.parametrize(
+    ("method", "head", "message"),
+    [("mahalanobis", None, "unknown anomaly method"), ("painted", None, "needs the painted-damage classifier")],
+)
+def test_fit_family_names_what_is_missing(tiny: Tiny, method: str, head: None, message: str) -> None:
+    feats = train.extract(tiny.model._run, tiny.good[:2])
+    with pytest.raises(ValueError, match=message):
+        train.fit_family(method, feats, feats, head=head)
+
+
 def test_another_family_is_refused(tiny: Tiny) -> None:
     with pytest.raises(AnomalyError, match="'shoe'"):
         tiny.model.score(tiny.twin, "shoe")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,22 +11,55 @@ from inspector.data.synth import ALLOWED, DEFECTS, Bench, render_sample
 from inspector.data.synth.defects import UNKNOWN
 from inspector.data.synth.scene import DEFAULT_MIX, DefectMix
 
-# sha256 of the renders below, computed from the engine before unknown damage was added to it:
-# the default mix, `inspector data synth` and `make model` must see the very same pixels and sidecars.
-DEFAULT_DIGEST = "d9dda3beb94fec98c7b704f831772faa1adaa6eefe93ad146cbb3b407a04a32d"
+# The renders below as the engine made them before unknown damage was added to it: the default mix,
+# `inspector data synth` and `make model` must see the same items, boxes and pixels. Pixels are compared by
+# the mean of each channel of each quadrant within 0.05 of a grey level, not byte for byte: OpenCV's and
+# numpy's vector code round the last bit differently on different CPUs (an Intel and an AMD machine gave
+# other bytes for the same renders), while one more random draw or changed paint moves these means by far more.
+DEFAULT_RENDERS: list[dict[str, Any]] = [
+    {
+        "image": [155.38, 137.2, 128.95, 145.58, 126.53, 114.37, 118.23, 95.4, 78.95, 123.15, 100.39, 84.95],
+        "clean": [154.84, 136.55, 128.26, 145.58, 126.53, 114.37, 118.23, 95.4, 78.95, 123.15, 100.39, 84.95],
+        "boxes": [[127.9, 76.6, 405.1, 251.0], [131.0, 147.4, 195.3, 208.6]],
+        "classes": [0, 3],
+        "what": ["phone", "back", "SYN-PHO-38051", ["crack"]],
+    },
+    {
+        "image": [121.79, 179.72, 211.03, 106.23, 159.52, 190.13, 107.14, 150.87, 176.01, 90.84, 136.56, 162.86],
+        "clean": [121.79, 179.72, 211.03, 106.23, 159.52, 190.13, 107.14, 150.87, 176.01, 90.84, 136.56, 162.86],
+        "boxes": [[217.1, 63.7, 367.6, 442.3]],
+        "classes": [0],
+        "what": ["appliance", "speaker", "SYN-APP-46908", []],
+    },
+    {
+        "image": [55.14, 61.38, 48.43, 45.26, 51.79, 39.95, 65.83, 69.0, 58.1, 53.62, 56.39, 49.06],
+        "what": ["bottle", "bottle", "SYN-BOT-21148", ["stain"]],
+    },
+]
 
 
-def test_default_renders_are_byte_for_byte_what_they_were() -> None:
-    h = hashlib.sha256()
-    for seed in (0, 7):
-        s = render_sample(seed)
-        for a in (s.image, s.clean, s.xyxy, s.class_ids):
-            h.update(np.ascontiguousarray(a).tobytes())
-        h.update(json.dumps(s.meta, sort_keys=True).encode())
+def _quadrant_means(img: np.ndarray) -> list[float]:  # type: ignore[type-arg]
+    h, w = img.shape[:2]
+    return [
+        float(img[y : y + h // 2, x : x + w // 2, c].mean()) for y in (0, h // 2) for x in (0, w // 2) for c in range(3)
+    ]
+
+
+def _what(meta: dict[str, Any]) -> list[Any]:
+    return [meta["family"], meta["variant"], meta["sku"]["sku"], [d["class"] for d in meta["defects"]]]
+
+
+def test_default_renders_are_what_they_were() -> None:
+    samples = [render_sample(seed) for seed in (0, 7)]
+    for s, want in zip(samples, DEFAULT_RENDERS, strict=False):
+        assert _what(s.meta) == want["what"]
+        assert [int(c) for c in s.class_ids] == want["classes"]
+        assert np.asarray(s.xyxy) == pytest.approx(np.asarray(want["boxes"]), abs=0.06)
+        assert _quadrant_means(s.image) == pytest.approx(want["image"], abs=0.05)
+        assert _quadrant_means(s.clean) == pytest.approx(want["clean"], abs=0.05)
     r = Bench(5).render(11, family="bottle")  # the dataset writer's path: no clean twin
-    h.update(r.image.tobytes())
-    h.update(json.dumps(r.meta, sort_keys=True).encode())
-    assert h.hexdigest() == DEFAULT_DIGEST
+    assert _what(r.meta) == DEFAULT_RENDERS[2]["what"]
+    assert _quadrant_means(r.image) == pytest.approx(DEFAULT_RENDERS[2]["image"], abs=0.05)
 
 
 def test_unknown_kinds_are_outside_every_detector_class() -> None:

@@ -207,6 +207,7 @@ def test_cli_json_runs_end_to_end_on_a_rendered_dataset(rendered: list[BenchItem
     out = json.loads(res.stdout[res.stdout.index("{") :])
     assert out["renders"] == 3 and sum(map(sum, out["confusion"]["matrix"])) == 3
     assert out["model_version"] and out["source"]["dataset"] == str(tmp_path) and "definitions" in out
+    assert "anomaly" in out  # which anomaly model judged, if any
 
 
 @pytest.mark.parametrize("size", [(160, 120), (256, 192)])
