@@ -36,7 +36,6 @@ from inspector.anomaly.features import INPUT_SIZE, for_inference, run, to_batch
 
 FORMAT = 1
 METHODS = ("patchcore", "padim", "painted", "patchcore+painted")
-HEAD_KEYS = ("head.mu", "head.sd", "head.w1", "head.b1", "head.w2", "head.b2", "head.w3", "head.b3")
 SIGMA = 4.0  # Gaussian smoothing of the map, in pixels of the model's input (as anomalib)
 _CHUNK = 4096
 
