@@ -45,9 +45,13 @@ MIN_DAMAGE_PX = 20
 FALSE_ALARM = 0.02
 DEFAULT_METHOD = "patchcore+painted"
 # good items per family: 32 -> 160 took PatchCore's AUROC from 0.67 to 0.76 on the same test renders
-# (a bigger bank did not: 3,000 and 8,000 patches scored the same), so the families' variety is the limit
+# (a bigger bank did not: 3,000 and 8,000 patches scored the same); 400 did not raise PatchCore+painted (0.80)
 N_TRAIN = 160
-N_VAL = 24
+# good validation items per family: the 2% false-alarm threshold is a high quantile of their scores, so 24 put
+# it on the single highest one (7.0% false alarms on clean test items); 96 bring it to 2.9% and each part of the
+# blend onto a steadier scale (AUPRO 0.60 -> 0.67 on the same 96 test renders per family)
+N_VAL = 96
+N_TEST = 96  # held-out renders per family in the benchmark: one model scored AUROC 0.81 on the first 48, 0.84 on 96
 
 
 @dataclass
@@ -444,7 +448,7 @@ def bench(
     families: Sequence[str] = FAMILIES,
     n_train: int = N_TRAIN,
     n_val: int = N_VAL,
-    n_test: int = 48,
+    n_test: int = N_TEST,
     workers: int = 2,
     threads: int = 2,
     root: Path | None = None,
@@ -559,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--family", default="all")
     ap.add_argument("--train", type=int, default=N_TRAIN)
     ap.add_argument("--val", type=int, default=N_VAL)
-    ap.add_argument("--test", type=int, default=48)
+    ap.add_argument("--test", type=int, default=N_TEST)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=REPO_ROOT / "bench" / "work" / "anomaly")
