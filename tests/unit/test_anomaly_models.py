@@ -293,3 +293,21 @@ def test_threshold_at_a_false_alarm_rate(fa: float, expected: float) -> None:
     t = train.threshold_at(np.arange(1.0, 11.0), fa)
     assert t == pytest.approx(expected)
     assert (np.arange(1.0, 11.0) >= t).mean() <= fa
+
+
+def test_the_served_figures_are_measured_at_the_models_own_thresholds(tiny: Tiny) -> None:
+    """The bench's served record counts a clean view over the threshold as a false alarm, a burn over it as caught."""
+    views = [
+        train.View(FAMILY, "clean", tiny.twin, np.zeros(tiny.twin.shape[:2], bool)),
+        train.View(FAMILY, "burn", tiny.damaged, np.ones(tiny.damaged.shape[:2], bool)),
+        train.View("phone", "clean", tiny.twin, np.zeros(tiny.twin.shape[:2], bool)),  # a family it lacks: left out
+    ]
+    clean, burn = tiny.model.score(tiny.twin, FAMILY), tiny.model.score(tiny.damaged, FAMILY)
+    threshold = (clean.score + burn.score) / 2  # between the two: the clean view passes, the burn is caught
+    fm = tiny.model.family(FAMILY)
+    between = tiny.model.with_thresholds({FAMILY: {"threshold": threshold, "pixel_threshold": fm.pixel_threshold}})
+    got = train.served_figures(between, views)
+    assert got["n"] == {"clean": 1, "damaged": 1, "unknown": 1}
+    assert (got["false_alarm_at_threshold"], got["unknown_caught_at_threshold"], got["auroc"]) == (0.0, 1.0, 1.0)
+    low = tiny.model.with_thresholds({FAMILY: {"threshold": clean.score / 2}})  # both over it
+    assert train.served_figures(low, views)["false_alarm_at_threshold"] == 1.0
