@@ -123,9 +123,10 @@ pretrain: venv
 # model at its own thresholds (the false-alarm rate it really runs at) -> bench/anomaly.json.
 # The renders are kept in bench/work/anomaly/ (training reuses them); about 15 minutes on 2 cores.
 ANOMALY_TRAIN ?= 160
+ANOMALY_VAL ?= 96
 ANOMALY_TEST ?= 96
 bench-anomaly: venv
-	$(BIN)/python -m inspector.training.anomaly --train $(ANOMALY_TRAIN) --val 96 --test $(ANOMALY_TEST) \
+	$(BIN)/python -m inspector.training.anomaly --train $(ANOMALY_TRAIN) --val $(ANOMALY_VAL) --test $(ANOMALY_TEST) \
 	  --workers 2 --threads 2 --bench bench/anomaly.json
 
 # NEU-DET: our recipe vs plain ultralytics defaults vs the recipe train picks by itself (auto) -> bench/neu-det.json.

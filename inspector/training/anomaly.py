@@ -42,6 +42,7 @@ from inspector.training.painted import fit_head, painted_recipe
 FEATURE_VERSION = "defect-pretrain-20261202-1027"  # the checkpoint whose backbone gives the patch features
 SPLITS = {"train": 1, "val": 2, "test": 3}  # seed streams: [0xA40, split, family index, view index]
 KINDS = ("clean", "known", "burn", "sticker_residue")
+UNKNOWN_KINDS = KINDS[2:]  # damage no detector was trained on
 DAMAGE_LEVEL = 12  # |picture - clean twin| (0..255, any channel) that marks a damaged pixel
 MIN_DAMAGE_PX = 20
 FALSE_ALARM = 0.02
@@ -424,13 +425,18 @@ def served_figures(model: AnomalyModel, views: Sequence[View]) -> dict[str, Any]
 
     Views of families the model lacks are left out; scores are over each family's threshold, as served.
     """
-    rows = [(v, model.score(v.crop, v.family)) for v in views if v.family in model.families]
-    clean = np.array([r.score / r.threshold for v, r in rows if v.kind == "clean"], np.float64)
-    unk = np.array([r.score / r.threshold for v, r in rows if v.kind in ("burn", "sticker_residue")], np.float64)
-    labels = [v.kind != "clean" for v, _ in rows]
+    kinds, norm = [], []
+    for v in views:
+        if v.family in model.families:
+            r = model.score(v.crop, v.family)
+            kinds.append(v.kind)
+            norm.append(r.score / r.threshold)
+    scores, kind = np.array(norm, np.float64), np.array(kinds)
+    clean, unk = scores[kind == "clean"], scores[np.isin(kind, UNKNOWN_KINDS)]
+    labels = [k != "clean" for k in kinds]
     return {
         "version": model.version,
-        "auroc": auroc([r.score / r.threshold for _, r in rows], labels) if any(labels) and not all(labels) else None,
+        "auroc": auroc(scores, labels) if any(labels) and not all(labels) else None,
         "unknown_caught_at_threshold": float((unk >= 1.0).mean()) if len(unk) else None,
         "false_alarm_at_threshold": float((clean >= 1.0).mean()) if len(clean) else None,
         "unknown_caught_at_5fa": _caught_at(clean, unk, 0.05) if len(clean) else None,
@@ -518,7 +524,7 @@ def bench(
             # pixel level at the crop's own size, as the station shows it
             full = [cv2.resize(m, (v.crop.shape[1], v.crop.shape[0])) for m, v in zip(maps, tests, strict=True)]
             bad = [(m, v.mask) for m, v in zip(full, tests, strict=True) if v.kind != "clean"]
-            unk = scores[[v.kind in ("burn", "sticker_residue") for v in tests]]
+            unk = scores[[v.kind in UNKNOWN_KINDS for v in tests]]
             clean = scores[~labels]
             per[method]["families"][fam] = {
                 "auroc": auroc(scores, labels),
@@ -557,7 +563,7 @@ def bench(
         r["ms_per_view_p90"] = float(np.percentile(timing[method], 90))
         r["ms_per_view_1_thread"] = float(np.median(timing[method + "-1"]))
         result["approaches"][method] = r
-    unknown_views = [v for v in test_v if v is not None and v.kind in ("burn", "sticker_residue")]
+    unknown_views = [v for v in test_v if v is not None and v.kind in UNKNOWN_KINDS]
     hits = detector_view(unknown_views, root, threads)
     result["detector"] = {
         "unknown_caught": float(np.mean(hits)) if hits else float("nan"),
@@ -565,7 +571,7 @@ def bench(
         "n": len(hits),
         "by_kind": {
             k: float(np.mean([h for h, v in zip(hits, unknown_views, strict=True) if v.kind == k]))
-            for k in ("burn", "sticker_residue")
+            for k in UNKNOWN_KINDS
         },
     }
     try:  # the promoted model at its own thresholds, on the same held-out views
