@@ -99,7 +99,7 @@ def _threshold(settings: Settings, inspections: list[dict[str, Any]]) -> float:
 @feedback_app.command("export")
 def export_cmd(
     out: Annotated[Path, typer.Option("--out", help="new folder for the dataset")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="labelstudio, yolo or coco")] = "labelstudio",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="labelstudio, cvat, yolo or coco")] = "labelstudio",
     since: SinceOpt = None,
     sampled: Annotated[
         bool, typer.Option("--sampled/--no-sampled", help="add the active-learning sample to the flagged views")
@@ -141,7 +141,9 @@ def export_cmd(
 def sample_cmd(
     since: SinceOpt = "1d",
     out: Annotated[Path | None, typer.Option("--out", help="also export the sample into this new folder")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="with --out: labelstudio, yolo or coco")] = "labelstudio",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="with --out: labelstudio, cvat, yolo or coco")
+    ] = "labelstudio",
     seed: Annotated[int | None, typer.Option(help="random seed (default: the configuration's)")] = None,
     data_dir: DataDirOpt = None,
     db: DbOpt = None,

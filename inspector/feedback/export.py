@@ -4,7 +4,8 @@ Each view's pre-annotations are what the model served, corrected by what the ope
 said: a detection flagged as a false defect is left out, and a missed defect drawn with a
 box and a class is added, as is an unexplained region of the anomaly model that the operator
 confirmed as a (maybe new) defect class. Label Studio gets them as ``predictions`` (to accept or correct
-in the labelling tool); YOLO and COCO get them as labels (to correct in CVAT or any editor).
+in the labelling tool); CVAT gets them as boxes whose ``source`` says who drew them (``auto`` for the
+model, ``manual`` for the operator); YOLO and COCO get them as labels (to correct in any editor).
 Corrected labels come back with ``inspector data import``.
 """
 
@@ -25,7 +26,7 @@ from inspector.feedback.candidates import Candidate
 from inspector.labelmap import default_labelmap
 from inspector.store.images import ImageStore
 
-EXPORT_FORMATS = ("labelstudio", "yolo", "coco")
+EXPORT_FORMATS = ("labelstudio", "cvat", "yolo", "coco")
 MANIFEST = "feedback.json"
 _SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 # Operator flags that add a labelled box: a missed defect drawn, an unexplained anomalous region confirmed as a class.
@@ -127,11 +128,28 @@ def export_candidates(
         main = write_dataset(spec, out, fmt, link="copy")
         if fmt == "labelstudio":
             _as_predictions(main, manifest)
+        elif fmt == "cvat":
+            _mark_sources(main, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     doc = {"format": fmt, "names": list(names), "views": manifest}
     (out / MANIFEST).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return doc
+
+
+def _mark_sources(xml_file: Path, manifest: list[dict[str, Any]]) -> None:
+    """CVAT: a box the model served is ``source="auto"`` (to check), one the operator drew stays ``manual``."""
+    import xml.etree.ElementTree as ET
+
+    tree = ET.parse(xml_file)  # noqa: S314 - the file just written above
+    images = tree.getroot().findall("image")
+    for image, row in zip(images, manifest, strict=True):
+        for box, pre in zip(image.findall("box"), row["pre_annotations"], strict=True):
+            box.set("source", "auto" if pre["from"] == "model" else "manual")
+    ET.indent(tree.getroot())
+    xml_file.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(tree.getroot(), encoding="unicode") + "\n", "utf-8"
+    )
 
 
 def _as_predictions(tasks_file: Path, manifest: list[dict[str, Any]]) -> None:

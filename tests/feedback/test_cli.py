@@ -201,3 +201,31 @@ def test_views_pruned_by_retention_are_left_out_of_the_export_with_a_note(tmp_pa
     assert r.returncode == 0, r.stderr
     assert "left out 1 inspections whose views were pruned" in r.stderr
     assert "from 1 inspections" in r.stdout
+
+
+def test_export_cvat_marks_the_model_boxes_auto_and_the_drawn_ones_manual(tmp_path: Path) -> None:
+    """CVAT gets the model's boxes as ``source="auto"`` to check, the operator's as ``manual``; it imports back."""
+    import xml.etree.ElementTree as ET
+
+    settings = make_settings(tmp_path / "station")
+    app = create_app(settings, pipeline=build_pipeline(settings, detector=FixedDetector()))
+    with TestClient(app) as client:
+        api = Api(app=app, client=client, settings=settings, keys=add_keys(app))
+        iid = api.inspect([jpeg(seed=7)], ITEM).json()["id"]
+        missed = {"kind": "missed_defect", "box": [10, 20, 60, 80], "class_name": "crack"}
+        assert client.post(f"/v1/inspections/{iid}/flags", headers=api.h("operator"), json=missed).status_code == 201
+        r = run(api, "feedback", "export", "--format", "cvat", "--out", str(tmp_path / "cv"))
+    assert r.returncode == 0, r.stderr
+    assert "--format cvat" in r.stdout
+    (image,) = ET.parse(tmp_path / "cv" / "annotations.xml").getroot().findall("image")
+    boxes = [(b.get("label"), b.get("source")) for b in image.findall("box")]
+    assert ("crack", "manual") in boxes
+    assert len(boxes) == 4 and [s for _, s in boxes].count("auto") == 3, boxes
+    r = subprocess.run(
+        [sys.executable, "-m", "inspector", "data", "import", str(tmp_path / "cv"), "--out", str(tmp_path / "back")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "read as cvat" in r.stdout + r.stderr and "4 boxes" in r.stdout + r.stderr
