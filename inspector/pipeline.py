@@ -217,6 +217,12 @@ class Pipeline:
         with self._lock:
             self.detector = detector
 
+    def set_anomaly(self, scorer: AnomalyScorer | None, note: str | None = None) -> None:
+        """Serve another anomaly model (or none, saying why) without a restart; a crop being scored finishes first."""
+        with self._anomaly_lock:
+            self.anomaly = scorer
+            self.anomaly_note = note
+
     def inspect(
         self, frames: Sequence[Frame], item: ItemInfo, *, inspection_id: str, station_id: str = "bench-1"
     ) -> Inspection:

@@ -100,9 +100,18 @@ class DriftOut(BaseModel):
     computed_at: datetime | None = None
 
 
+class AnomalyReloadOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    swapped: bool
+    serving: str | None
+    reason: str | None = None
+
+
 class ReloadOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     swapped: bool
     serving: str | None
     reason: str | None = None
+    anomaly: AnomalyReloadOut | None = Field(None, description="the same for the anomaly model's own pointer")

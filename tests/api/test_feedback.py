@@ -214,6 +214,7 @@ def test_the_reload_endpoint_serves_the_promotion_at_once(two_versions: Path, tm
         assert client.post("/v1/models/reload", headers={"X-API-Key": keys["operator"]}).status_code == 403
         out = client.post("/v1/models/reload", headers=h).json()
         assert out == {**out, "swapped": True, "serving": "swap-b", "previous": "swap-a"}
+        assert out["anomaly"] == {"swapped": False, "serving": None, "reason": None}, "no anomaly model promoted here"
         assert client.get("/v1/models", headers=h).json()["serving"] == "swap-b"
         assert client.post("/v1/models/reload", headers=h).json()["swapped"] is False, "nothing new: no reload"
 

@@ -228,6 +228,46 @@ def test_an_anomaly_version_has_its_own_active_pointer(tiny: Tiny, tmp_path: Pat
     assert load_scorer(None, root).version == "anomaly-p"
 
 
+def test_a_running_station_follows_the_anomaly_pointer(tiny: Tiny, tmp_path: Path) -> None:
+    """A promoted anomaly model is served without a restart; one that does not load leaves the last one serving."""
+    from inspector.api.hotswap import ModelWatcher
+    from inspector.api.service import PipelineSlot
+    from inspector.config import RegistryConfig
+    from inspector.pipeline import build_pipeline
+    from tests.api.conftest import make_settings
+    from tests.builders import dets
+    from tests.unit.test_pipeline import ITEM, ScriptedDetector
+
+    root = tmp_path / "models"
+    for version in ("anomaly-a", "anomaly-b", "anomaly-c"):
+        _register(tiny, root, version, tmp_path)
+    registry.promote("anomaly-a", root=root, by="test")
+    settings = make_settings(tmp_path)
+    settings.registry = RegistryConfig(root=root)
+    pipeline = build_pipeline(settings, detector=ScriptedDetector(dets([ITEM])))
+    assert pipeline.anomaly_status["version"] == "anomaly-a"
+    slot = PipelineSlot()
+    slot.set(pipeline)
+    watcher = ModelWatcher(settings, slot)
+    watcher.prime()
+    assert watcher.check_anomaly()["swapped"] is False, "nothing promoted since start-up"
+
+    registry.promote("anomaly-b", root=root, by="test")
+    assert watcher.check_anomaly() == {"swapped": True, "serving": "anomaly-b", "previous": "anomaly-a", "reason": None}
+    assert pipeline.anomaly_status["version"] == "anomaly-b"
+    assert watcher.check()["swapped"] is False, "the detector's pointer did not move"
+
+    registry.promote("anomaly-c", root=root, by="test")
+    (root / "anomaly-c" / registry.WEIGHTS_FILE).write_bytes(b"corrupt")
+    out = watcher.check_anomaly()
+    assert out["swapped"] is False and out["serving"] == "anomaly-b"
+    assert out["reason"].startswith("anomaly model anomaly-c: ")
+    assert pipeline.anomaly_status["version"] == "anomaly-b"
+
+    pinned = settings.model_copy(update={"anomaly": settings.anomaly.model_copy(update={"model": "anomaly-a"})})
+    assert ModelWatcher(pinned, slot).check_anomaly(force=True)["reason"] == "the configuration pins it"
+
+
 def test_train_anomaly_from_a_folder_of_good_crops(tiny: Tiny, tmp_path: Path) -> None:
     from inspector.cli import app
 

@@ -130,6 +130,10 @@ async def get_drift(
     responses=responses(401, 403),
 )
 async def reload_model(_key: AdminKey, watcher: WatcherDep) -> dict[str, Any]:
-    """Look at the registry's active version now instead of at the next poll; in-flight inspections finish on
-    the model they started with."""
-    return await anyio.to_thread.run_sync(lambda: watcher.check(force=True))
+    """Look at the registry's active versions (the detector's, then the anomaly model's) now instead of at the
+    next poll; in-flight inspections finish on the models they started with."""
+
+    def both() -> dict[str, Any]:
+        return watcher.check(force=True) | {"anomaly": watcher.check_anomaly(force=True)}
+
+    return await anyio.to_thread.run_sync(both)
