@@ -144,11 +144,11 @@ def fit_head(
     mu = x.mean((0, 2, 3))
     sd = x.std((0, 2, 3)) + 1e-4
     x.sub_(mu[None, :, None, None]).div_(sd[None, :, None, None])
-    target = torch.from_numpy(y)
+    painted = torch.from_numpy(y)  # the share of each patch that was painted
     head = Head(x.shape[1])
     opt = torch.optim.AdamW(head.parameters(), 1e-3, weight_decay=1e-4)
-    weight = 1 + 9 * (target > 0.1).float()  # painted patches are rare: weigh them up
-    target = (target > POSITIVE).float()
+    target = (painted > POSITIVE).float()
+    weight = 1 + 9 * (painted > 0.1).float()  # painted patches are rare: weigh them up
     for epoch in range(epochs):
         order = torch.randperm(len(x))
         total = 0.0
