@@ -217,11 +217,11 @@ class Pipeline:
         with self._lock:
             self.detector = detector
 
-    def set_anomaly(self, scorer: AnomalyScorer | None, note: str | None = None) -> None:
-        """Serve another anomaly model (or none, saying why) without a restart; a crop being scored finishes first."""
+    def set_anomaly(self, scorer: AnomalyScorer) -> None:
+        """Serve another anomaly model (a promotion) without a restart; a crop being scored finishes first."""
         with self._anomaly_lock:
             self.anomaly = scorer
-            self.anomaly_note = note
+            self.anomaly_note = None
 
     def inspect(
         self, frames: Sequence[Frame], item: ItemInfo, *, inspection_id: str, station_id: str = "bench-1"

@@ -128,7 +128,7 @@ class ModelWatcher:
             pipeline = self.slot.pipeline
             scorer = getattr(pipeline, "anomaly", None)
             serving = scorer.version if scorer is not None else None
-            set_anomaly: Callable[..., None] | None = getattr(pipeline, "set_anomaly", None)
+            set_anomaly: Callable[[Any], None] | None = getattr(pipeline, "set_anomaly", None)
             if not self.follows_anomaly:
                 why = "anomaly.enabled is false" if not self.settings.anomaly.enabled else "the configuration pins it"
                 return {"swapped": False, "serving": serving, "reason": why}
