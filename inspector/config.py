@@ -61,11 +61,16 @@ class StorageConfig(_Section):
         return self.image_dir or self.data_dir / "images"
 
 
+# the station's non-maximum suppression IoU; evaluation and training-time validation use it too, so a
+# model's mAP, its kept epoch and its served boxes come from the same suppression
+SERVED_NMS_IOU = 0.5
+
+
 class DetectorConfig(_Section):
     backend: Literal["ultralytics", "onnx", "onnx-int8", "openvino", "openvino-int8"] = "ultralytics"
     model: str | None = Field(None, description="weights path or registry version; None = the active version")
     confidence: float = Field(0.25, ge=0.0, le=1.0)
-    iou: float = Field(0.5, ge=0.0, le=1.0)
+    iou: float = Field(SERVED_NMS_IOU, ge=0.0, le=1.0)
     imgsz: int = Field(640, ge=32, le=4096)
     threads: int | None = Field(None, ge=1, description="torch threads; None = every core")
     device: str = "cpu"

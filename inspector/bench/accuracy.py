@@ -33,7 +33,7 @@ def run_map(backend: str, weights: Path, data_yaml: Path, imgsz: int, threads: i
     if backend == "ultralytics":  # the same weights through ultralytics' own validator, as a cross-check
         from inspector.training.ultralytics import validate
 
-        val = validate(weights, data_yaml, split="test", imgsz=imgsz, plots=False, threads=threads)
+        val = validate(weights, data_yaml, split="test", imgsz=imgsz, iou=cfg.iou, plots=False, threads=threads)
         out["ultralytics_validator_map50"] = round(float(val["map50"]), 4)
     return out
 

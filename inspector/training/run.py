@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector import registry, runtime
+from inspector.config import SERVED_NMS_IOU
 from inspector.data.formats import fingerprint, read_data_yaml
 from inspector.detect.base import DetectorError
 from inspector.training.card import render_card
@@ -173,6 +174,8 @@ def train_version(
         train_args.update(recipe.fine_tune.train_args)
         if recipe.fine_tune.freeze:
             train_args["freeze"] = recipe.fine_tune.freeze
+    # the epoch kept is the best under the suppression the station serves (ultralytics validates at 0.7)
+    train_args.setdefault("iou", SERVED_NMS_IOU)
     from inspector.training import ultralytics
 
     # CUDA: ultralytics' AMP; CPU: bf16 only where it has the kernels (elsewhere emulated, slower than fp32)

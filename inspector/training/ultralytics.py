@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from inspector.config import SERVED_NMS_IOU
 from inspector.detect.base import DetectorError, one_line
 from inspector.detect.yolo import names_of, to_detections, yolo_class
 from inspector.training.plots import sampled_pr_curve
@@ -329,7 +330,7 @@ def validate(
     split: str = "test",
     imgsz: int = 640,
     conf: float = 0.25,
-    iou: float = 0.7,
+    iou: float = SERVED_NMS_IOU,
     batch: int = 16,
     threads: int | None = None,
     out_dir: Path | None = None,
@@ -446,7 +447,7 @@ def predict(
     *,
     imgsz: int = 640,
     conf: float = 0.25,
-    iou: float = 0.5,
+    iou: float = SERVED_NMS_IOU,
     threads: int | None = None,
     square: bool = False,
 ) -> list[Detections]:
@@ -533,7 +534,7 @@ def match_stats(
     *,
     split: str = "test",
     imgsz: int = 640,
-    iou: float = 0.7,
+    iou: float = SERVED_NMS_IOU,
     batch: int = 16,
     threads: int | None = None,
     out_dir: Path | None = None,

@@ -71,6 +71,8 @@ def test_training_registers_a_complete_version(trained: tuple[Path, Path, str]) 
     assert meta["dataset"]["sha256"] and meta["git"].keys() == {"commit", "dirty"}
     assert meta["hardware"]["threads"] == 2 and meta["training"]["seconds"] > 0
     assert meta["training"]["epochs_run"] == 1
+    # the epoch kept was chosen under the suppression the station serves, not ultralytics' 0.7
+    assert meta["training"]["train_args"]["iou"] == DetectorConfig().iou
     assert meta["training"]["images_seen"] == 16  # two batches of 8, one epoch
     assert meta["training"]["images_per_s"] > 0 and meta["hardware"]["conv_gflops_at_start"] > 0
     from inspector.training.ultralytics import cpu_supports_bf16
@@ -95,6 +97,7 @@ def test_evaluate_promote_detect(trained: tuple[Path, Path, str]) -> None:
     for key in ("map50", "map50_95", "precision", "recall"):
         assert 0.0 <= ev[key] <= 1.0
     assert ev["images"] == 8 and ev["instances"] == 8
+    assert ev["nms_iou"] == DetectorConfig().iou  # mAP of the boxes the station would serve
     assert ev["per_class"]["item"]["instances"] == 8
     matrix = ev["confusion_matrix"]["matrix"]
     assert len(matrix) == 9 and sum(row[0] for row in matrix) == 8  # every true item box lands in column 0
