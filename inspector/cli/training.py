@@ -186,6 +186,13 @@ def evaluate_cmd(
     write_card: Annotated[
         bool, typer.Option("--write-card", help="with --items: store the figures in the version's card")
     ] = False,
+    tiling: Annotated[
+        TilingChoice | None,
+        typer.Option(
+            help="off | item | frame: also score the model on native-resolution tiles, as the station serves it "
+            "(default: detector.tiling)"
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a version: mAP, per-class recall/precision, pictures flagged, false alarms, worst misses; into the card.
 
@@ -215,10 +222,19 @@ def evaluate_cmd(
         return
     if model is None or data is None:
         raise typer.BadParameter("evaluating a version needs --model and --data", param_hint="--model/--data")
+    from inspector.config import Settings
     from inspector.training.evaluate import evaluate_version, evaluation_text
 
     ev = evaluate_version(
-        model, data, split=split, root=models_dir, conf=confidence, imgsz=imgsz, threads=threads, primary=primary
+        model,
+        data,
+        split=split,
+        root=models_dir,
+        conf=confidence,
+        imgsz=imgsz,
+        threads=threads,
+        primary=primary,
+        tiling=tiling.value if tiling is not None else Settings().detector.tiling,
     )
     key = f"{ev['dataset']['name']}-{split}"
     sheet = (ev.get("operating_point") or {}).get("contact_sheet")

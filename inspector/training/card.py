@@ -56,6 +56,12 @@ def render_evaluation(ev: Mapping[str, Any]) -> str:
     rows: list[list[Any]] = [
         ["mAP50", f4(ev.get("map50"))],
         ["mAP50-95", f4(ev.get("map50_95"))],
+    ]
+    tiled = ev.get("tiled") or {}
+    if tiled:  # the rows above are ultralytics' validator on whole pictures; the station serves this
+        tile = "x".join(str(v) for v in tiled.get("tile", ()))
+        rows.append([f"mAP50 as served on {tile} px tiles (tiling {tiled.get('tiling')})", f4(tiled.get("map50"))])
+    rows += [
         [f"precision at confidence {conf}", f4(ev.get("precision"))],
         [f"recall at confidence {conf}", f4(ev.get("recall"))],
     ]

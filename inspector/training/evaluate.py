@@ -21,7 +21,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -29,12 +29,15 @@ from inspector import registry, runtime
 from inspector.data.formats import DatasetSpec, fingerprint, read_data_yaml
 from inspector.data.formats.yolo import label_boxes, parse_labels
 from inspector.detect.operating import OperatingPoints, from_meta
+from inspector.detect.tiling import TilingDetector
 from inspector.labelmap import ITEM
 from inspector.metrics import OPERATING_DEFINITIONS, Truth, at_operating_point, map50
 from inspector.training.card import render_card, render_evaluation
 from inspector.training.plots import write_plots
 from inspector.training.run import DEFAULT_WORK_DIR
 from inspector.types import Detections
+
+TilingMode = Literal["off", "item", "frame"]
 
 
 def measure_latency(
@@ -81,8 +84,14 @@ def evaluate_version(
     latency_images: int = 20,
     primary: bool = True,
     work_dir: Path = DEFAULT_WORK_DIR,
+    tiling: TilingMode = "off",
 ) -> dict[str, Any]:
-    """Evaluate a registered version, store the result in the registry, and return it."""
+    """Evaluate a registered version, store the result in the registry, and return it.
+
+    ``tiling`` is the station's (``detector.tiling``): ultralytics' validator sees each picture
+    whole, so a model served on native-resolution tiles also gets its mAP through the station's
+    tiled detector (``tiled``) and its operating point on the tiles.
+    """
     base = registry.root_dir(root)
     weights = registry.check_version(version, base)
     meta = registry.load_meta(version, base)
@@ -110,6 +119,8 @@ def evaluate_version(
     ev["model_version"] = version
     ev["evaluated_at"] = registry.now_iso()
     ev.pop("figures", None)  # ultralytics' pictures: ours are drawn from the stored numbers below
+    if tiling != "off":
+        ev["tiled"] = tiled_map(weights, spec, split, version=version, imgsz=imgsz, threads=n_threads, tiling=tiling)
     vdir = registry.version_dir(version, base)
     sheet = vdir / (MISSES_SHEET if primary else f"{key}-{MISSES_SHEET}")
     ev["operating_point"] = operating_point(
@@ -122,6 +133,7 @@ def evaluate_version(
         imgsz=imgsz,
         threads=n_threads,
         sheet=sheet,
+        tiling=tiling,
     )
     registry.write_atomic(vdir / f"eval-{key}.json", json.dumps(ev, indent=2) + "\n")
 
@@ -150,6 +162,7 @@ def operating_point(
     threads: int,
     sheet: Path,
     worst: int = 5,
+    tiling: TilingMode = "off",
 ) -> dict[str, Any]:
     """The station's detector over the split at the version's operating point: :func:`at_operating_point`'s figures.
 
@@ -165,8 +178,12 @@ def operating_point(
     from inspector.training.misses import write_misses_sheet
     from inspector.types import Frame
 
-    cfg = DetectorConfig(confidence=points.lowest(conf) if points else conf, imgsz=imgsz, threads=threads)
+    cfg = DetectorConfig(
+        confidence=points.lowest(conf) if points else conf, imgsz=imgsz, threads=threads, tiling=tiling
+    )
     detector: Detector = load_detector(cfg, weights, version)
+    if tiling != "off":
+        detector = TilingDetector.from_config(detector, cfg)
     if points is not None:
         detector = ThresholdedDetector(detector, points, conf)
     records = spec.split(split)
@@ -192,6 +209,36 @@ def operating_point(
     out["thresholds"] = dict(points.thresholds) if points else None
     out["definitions"] = OPERATING_DEFINITIONS
     return out
+
+
+def tiled_map(
+    weights: Path, spec: DatasetSpec, split: str, *, version: str, imgsz: int, threads: int, tiling: TilingMode
+) -> dict[str, Any]:
+    """mAP50 of the station's tiled detector over the split: every candidate box (confidence 0.001), served NMS."""
+    from inspector.config import DetectorConfig
+    from inspector.detect import load_detector
+    from inspector.imageio import read_image
+    from inspector.types import Frame
+
+    cfg = DetectorConfig(confidence=0.001, imgsz=imgsz, threads=threads, tiling=tiling)
+    detector = TilingDetector.from_config(load_detector(cfg, weights, version), cfg)
+    preds: list[Detections] = []
+    truths: list[Truth] = []
+    for r in spec.split(split):
+        image = read_image(r.path)
+        h, w = image.shape[:2]
+        preds.append(detector.detect([Frame(image=image, camera_id="eval")])[0])
+        truths.append(Truth(np.asarray(r.boxes, np.float64).reshape(-1, 4) * [w, h, w, h], r.class_ids))
+    got = map50(preds, truths)
+    names = detector.class_names
+    return {
+        "tiling": tiling,
+        "tile": list(detector.tile),
+        "overlap": detector.overlap,
+        "nms_iou": cfg.iou,
+        "map50": got["map50"],
+        "per_class_ap50": {(names[c] if c < len(names) else str(c)): v["ap50"] for c, v in got["per_class"].items()},
+    }
 
 
 def evaluation_text(version: str, key: str, ev: dict[str, Any]) -> str:

@@ -10,14 +10,20 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Literal
 
+import cv2
+import numpy as np
 import pytest
 
 from inspector import registry
 from inspector.config import DetectorConfig
 from inspector.detect import load_detector
+from inspector.labelmap import default_labelmap
 from inspector.training.recipe import load_recipe
+from inspector.types import Detections, Frame
 from tests import netguard
 from tests.builders import frame, tiny_yolo_dataset
 
@@ -152,6 +158,92 @@ def test_evaluate_cli_keeps_each_class_from_the_cards_threshold(
     assert (
         "| defective pictures flagged at all (any kept defect prediction) | n/a (no defective pictures" in single.stdout
     )
+
+
+class NativeOnlyDetector:
+    """A stand-in backend that sees the bright marks only at native resolution: in a frame no wider than 64 px."""
+
+    def __init__(self, version: str) -> None:
+        self.model_version = version
+        self.class_names = default_labelmap().names
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        out = []
+        for f in frames:
+            ys, xs = np.nonzero(f.image.max(axis=2) > 150)
+            seen = f.width <= 64 and xs.size > 0
+            box = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]] if seen else np.zeros((0, 4))
+            out.append(
+                Detections(
+                    xyxy=np.asarray(box, np.float32),
+                    confidence=np.full(len(box), 0.9, np.float32),
+                    class_id=np.full(len(box), SCRATCH, np.int64),
+                    class_names=self.class_names,
+                )
+            )
+        return out
+
+
+def marks_dataset(root: Path, n: int = 6, size: int = 160) -> Path:
+    """Pictures larger than one 64x48 tile, each with one bright scratch-class mark; returns data.yaml."""
+    rng = np.random.default_rng(3)
+    for sub in ("images/val", "labels/val", "images/train", "labels/train"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+        w, h = rng.integers(20, 60, 2)
+        x, y = rng.integers(0, size - w), rng.integers(0, size - h)
+        img[y : y + h, x : x + w] = 220
+        for split in ("val", "train"):
+            cv2.imwrite(str(root / "images" / split / f"{i}.png"), img)
+            cx, cy = (x + w / 2) / size, (y + h / 2) / size
+            line = f"{SCRATCH} {cx:.6f} {cy:.6f} {w / size:.6f} {h / size:.6f}\n"
+            (root / "labels" / split / f"{i}.txt").write_text(line)
+    names = [f"  {i}: {name}" for i, name in enumerate(default_labelmap().names)]
+    text = "\n".join([f"path: {root.resolve()}", "train: images/train", "val: images/val", "names:", *names])
+    (root / "data.yaml").write_text(text + "\n")
+    return root / "data.yaml"
+
+
+SCRATCH = default_labelmap().names.index("scratch")
+
+
+def test_evaluate_with_tiling_scores_the_model_as_the_station_serves_it_on_tiles(
+    trained: tuple[Path, Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mark the model sees only at native resolution: found on tiles, joined across seams; not on the whole frame."""
+    import inspector.detect
+    from inspector.training.evaluate import evaluate_version, evaluation_text
+
+    root, _, version = trained
+    data = marks_dataset(tmp_path / "marks")
+    monkeypatch.setattr(inspector.detect, "load_detector", lambda cfg, weights, v=None: NativeOnlyDetector(version))
+
+    def run(tiling: Literal["off", "item", "frame"]) -> dict[str, Any]:
+        return evaluate_version(
+            version,
+            data,
+            split="val",
+            root=root,
+            conf=0.5,
+            threads=2,
+            latency_images=1,
+            primary=False,
+            work_dir=tmp_path / "runs",
+            tiling=tiling,
+        )
+
+    whole, tiled = run("off"), run("frame")
+    assert "tiled" not in whole
+    assert whole["operating_point"]["per_class"]["scratch"]["recall"] == 0.0
+    got = tiled["tiled"]
+    assert got["tiling"] == "frame" and got["tile"] == [64, 48] and got["nms_iou"] == DetectorConfig().iou
+    # every mark found (AP of a perfect ranking on the 101-point curve: 0.995)
+    assert got["map50"] >= 0.99 and set(got["per_class_ap50"]) == {"scratch"}
+    # the operating point is the tiled detector's too: every mark found once, none split at a seam
+    op = tiled["operating_point"]["per_class"]["scratch"]
+    assert op["recall"] == 1.0 and op["precision"] == 1.0 and op["predictions"] == 6
+    assert "mAP50 as served on 64x48 px tiles (tiling frame)" in evaluation_text(version, "marks-val", tiled)
 
 
 def test_a_broken_new_version_keeps_the_last_good_one_serving(
