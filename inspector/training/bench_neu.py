@@ -111,6 +111,7 @@ def run_one(
     return {
         "map50": round(ev["map50"], 4),
         "map50_95": round(ev["map50_95"], 4),
+        "nms_iou": ev.get("nms_iou"),
         "train_minutes": round(outcome.meta["training"]["seconds"] / 60, 2),
         "epochs": outcome.meta["training"]["epochs_run"],
         "recipe": recipe.name,

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from inspector.config import SERVED_NMS_IOU
 from inspector.paths import REPO_ROOT
 from inspector.training.autorecipe import Advice
 from inspector.training.bench_neu import import_neu
@@ -182,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             generic = recipe_key_text(recipe.model_copy(update={"init": "ours" if own else "scratch"}))
             key = run_key(pct, label, args.minutes, args.seed, generic, init_sha if own else None)
             earlier = done.get(f"{pct}-{label}")
-            if earlier is not None and earlier.get("key") == key and not args.fresh:
+            # a run scored under another suppression than the station's (before nms_iou was recorded: 0.7) is run again
+            scored_as_served = earlier is not None and earlier.get("nms_iou") == SERVED_NMS_IOU
+            if earlier is not None and earlier.get("key") == key and scored_as_served and not args.fresh:
                 print(f"{pct}% {label}: measured before (key {key}), kept", file=sys.stderr, flush=True)
                 rec = earlier
             else:

@@ -27,7 +27,9 @@ import numpy as np
 
 from inspector import registry, runtime
 from inspector.data.formats import DatasetSpec, fingerprint, read_data_yaml
+from inspector.data.formats.spec import ImageRecord
 from inspector.data.formats.yolo import label_boxes, parse_labels
+from inspector.detect.base import Detector
 from inspector.detect.operating import OperatingPoints, from_meta
 from inspector.detect.tiling import TilingDetector
 from inspector.labelmap import ITEM
@@ -172,11 +174,8 @@ def operating_point(
     """
     from inspector.config import DetectorConfig
     from inspector.detect import load_detector
-    from inspector.detect.base import Detector
     from inspector.detect.operating import ThresholdedDetector
-    from inspector.imageio import read_image
     from inspector.training.misses import write_misses_sheet
-    from inspector.types import Frame
 
     cfg = DetectorConfig(
         confidence=points.lowest(conf) if points else conf, imgsz=imgsz, threads=threads, tiling=tiling
@@ -187,13 +186,7 @@ def operating_point(
     if points is not None:
         detector = ThresholdedDetector(detector, points, conf)
     records = spec.split(split)
-    preds: list[Detections] = []
-    truths: list[Truth] = []
-    for r in records:
-        image = read_image(r.path)
-        h, w = image.shape[:2]
-        preds.append(detector.detect([Frame(image=image, camera_id="eval")])[0])
-        truths.append(Truth(np.asarray(r.boxes, np.float64).reshape(-1, 4) * [w, h, w, h], r.class_ids))
+    preds, truths = _detect_split(detector, records)
     model_names = tuple(detector.class_names)  # the ids' meaning; the dataset's when the model names fewer
     names = model_names if len(model_names) >= len(spec.names) else spec.names
     out = at_operating_point(preds, truths, names, background=(ITEM,), worst=worst)
@@ -217,19 +210,10 @@ def tiled_map(
     """mAP50 of the station's tiled detector over the split: every candidate box (confidence 0.001), served NMS."""
     from inspector.config import DetectorConfig
     from inspector.detect import load_detector
-    from inspector.imageio import read_image
-    from inspector.types import Frame
 
     cfg = DetectorConfig(confidence=0.001, imgsz=imgsz, threads=threads, tiling=tiling)
     detector = TilingDetector.from_config(load_detector(cfg, weights, version), cfg)
-    preds: list[Detections] = []
-    truths: list[Truth] = []
-    for r in spec.split(split):
-        image = read_image(r.path)
-        h, w = image.shape[:2]
-        preds.append(detector.detect([Frame(image=image, camera_id="eval")])[0])
-        truths.append(Truth(np.asarray(r.boxes, np.float64).reshape(-1, 4) * [w, h, w, h], r.class_ids))
-    got = map50(preds, truths)
+    got = map50(*_detect_split(detector, spec.split(split)))
     names = detector.class_names
     return {
         "tiling": tiling,
@@ -239,6 +223,21 @@ def tiled_map(
         "map50": got["map50"],
         "per_class_ap50": {(names[c] if c < len(names) else str(c)): v["ap50"] for c, v in got["per_class"].items()},
     }
+
+
+def _detect_split(detector: Detector, records: Sequence[ImageRecord]) -> tuple[list[Detections], list[Truth]]:
+    """The detector's boxes and the true boxes of each picture, both in pixels."""
+    from inspector.imageio import read_image
+    from inspector.types import Frame
+
+    preds: list[Detections] = []
+    truths: list[Truth] = []
+    for r in records:
+        image = read_image(r.path)
+        h, w = image.shape[:2]
+        preds.append(detector.detect([Frame(image=image, camera_id="eval")])[0])
+        truths.append(Truth(np.asarray(r.boxes, np.float64).reshape(-1, 4) * [w, h, w, h], r.class_ids))
+    return preds, truths
 
 
 def evaluation_text(version: str, key: str, ev: dict[str, Any]) -> str:

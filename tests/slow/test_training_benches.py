@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from inspector import registry
+from inspector.config import DetectorConfig
 from inspector.paths import REPO_ROOT
 from inspector.training.recipe import load_recipe
 from tests.builders import tiny_yolo_dataset
@@ -91,6 +92,15 @@ def test_bench_transfer_runs_end_to_end(tmp_path: Path) -> None:
     assert any("126 training images" in a for a in auto["recipe_advice"])
     assert third["runs"]["10-scratch"]["version"] == details["runs"]["10-scratch"]["version"]
     assert third["runs"]["10-ours"]["version"] != details["runs"]["10-ours"]["version"]
+    # a run scored at another NMS IoU than the station serves (older records: ultralytics' 0.7) is run again
+    details_file = tmp_path / "transfer.details.json"
+    third["runs"]["10-scratch"]["nms_iou"] = 0.7
+    details_file.write_text(json.dumps(third))
+    assert main([*args, "--sides", "scratch"]) == 0
+    fourth = json.loads(details_file.read_text())["runs"]
+    assert fourth["10-scratch"]["version"] != third["runs"]["10-scratch"]["version"]
+    assert fourth["10-scratch"]["nms_iou"] == DetectorConfig().iou
+    assert fourth["10-ours"]["version"] == third["runs"]["10-ours"]["version"]
 
 
 def test_pretrain_with_an_added_dataset_registers_a_checkpoint_that_fine_tuning_starts_from(tmp_path: Path) -> None:
