@@ -65,6 +65,9 @@ class StorageConfig(_Section):
 # model's mAP, its kept epoch and its served boxes come from the same suppression
 SERVED_NMS_IOU = 0.5
 
+# detector.tiling's values: off, tiles of the item found on the small frame, or tiles of the whole frame
+Tiling = Literal["off", "item", "frame"]
+
 
 class DetectorConfig(_Section):
     backend: Literal["ultralytics", "onnx", "onnx-int8", "openvino", "openvino-int8"] = "ultralytics"
@@ -82,7 +85,7 @@ class DetectorConfig(_Section):
     warmup: int = Field(
         1, ge=0, le=10, description="blank-frame runs at load to serve (0: none): the set-up is paid then"
     )
-    tiling: Literal["off", "item", "frame"] = Field(
+    tiling: Tiling = Field(
         "off",
         description="look for defects in native-resolution tiles: of the item found on the small frame "
         "(the whole frame when none is found), or of the whole frame; off = one pass on the small frame "

@@ -442,10 +442,9 @@ def load_serving_detector(settings: Settings, weights: Path, version: str | None
         log.error("the %s backend chosen for %s is not served (%s); serving ultralytics", served.backend, version, exc)
         served = served.model_copy(update={"backend": "ultralytics"})
         detector = load_detector(served, weights, version)
-    if served.tiling != "off":
-        from inspector.detect.tiling import TilingDetector
+    from inspector.detect.tiling import TilingDetector
 
-        detector = TilingDetector.from_config(detector, served)
+    detector = TilingDetector.as_configured(detector, served)
     if operating is not None:
         detector = ThresholdedDetector(detector, operating, default)
     if cfg.warmup:

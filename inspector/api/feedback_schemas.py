@@ -108,10 +108,7 @@ class AnomalyReloadOut(BaseModel):
     reason: str | None = None
 
 
-class ReloadOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ReloadOut(AnomalyReloadOut):
+    """The detector's answer, with the anomaly model's beside it."""
 
-    swapped: bool
-    serving: str | None
-    reason: str | None = None
     anomaly: AnomalyReloadOut | None = Field(None, description="the same for the anomaly model's own pointer")

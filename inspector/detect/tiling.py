@@ -127,6 +127,11 @@ class TilingDetector:
             iou=cfg.iou,
         )
 
+    @classmethod
+    def as_configured(cls, backend: Detector, cfg: DetectorConfig) -> Detector:
+        """``backend`` on tiles when ``cfg.tiling`` asks for them, else ``backend`` itself."""
+        return backend if cfg.tiling == "off" else cls.from_config(backend, cfg)
+
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         if not frames:
             return []

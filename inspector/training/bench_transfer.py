@@ -183,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             generic = recipe_key_text(recipe.model_copy(update={"init": "ours" if own else "scratch"}))
             key = run_key(pct, label, args.minutes, args.seed, generic, init_sha if own else None)
             earlier = done.get(f"{pct}-{label}")
-            # a run scored under another suppression than the station's (before nms_iou was recorded: 0.7) is run again
-            scored_as_served = earlier is not None and earlier.get("nms_iou") == SERVED_NMS_IOU
-            if earlier is not None and earlier.get("key") == key and scored_as_served and not args.fresh:
+            # kept when nothing that decides it changed and it was scored under the station's suppression
+            # (a record without nms_iou was scored at ultralytics' 0.7)
+            kept = earlier is not None and earlier.get("key") == key and earlier.get("nms_iou") == SERVED_NMS_IOU
+            if kept and not args.fresh:
                 print(f"{pct}% {label}: measured before (key {key}), kept", file=sys.stderr, flush=True)
                 rec = earlier
             else:

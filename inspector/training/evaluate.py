@@ -21,11 +21,12 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from inspector import registry, runtime
+from inspector.config import DetectorConfig, Tiling
 from inspector.data.formats import DatasetSpec, fingerprint, read_data_yaml
 from inspector.data.formats.spec import ImageRecord
 from inspector.data.formats.yolo import label_boxes, parse_labels
@@ -39,14 +40,11 @@ from inspector.training.plots import write_plots
 from inspector.training.run import DEFAULT_WORK_DIR
 from inspector.types import Detections
 
-TilingMode = Literal["off", "item", "frame"]
-
 
 def measure_latency(
     weights: Path, images: list[Path], *, imgsz: int, conf: float, threads: int, model_version: str
 ) -> dict[str, Any]:
     """Milliseconds per image through the station's own detector, one image at a time."""
-    from inspector.config import DetectorConfig
     from inspector.detect import load_detector
     from inspector.imageio import read_image
     from inspector.types import Frame
@@ -86,7 +84,7 @@ def evaluate_version(
     latency_images: int = 20,
     primary: bool = True,
     work_dir: Path = DEFAULT_WORK_DIR,
-    tiling: TilingMode = "off",
+    tiling: Tiling = "off",
 ) -> dict[str, Any]:
     """Evaluate a registered version, store the result in the registry, and return it.
 
@@ -164,7 +162,7 @@ def operating_point(
     threads: int,
     sheet: Path,
     worst: int = 5,
-    tiling: TilingMode = "off",
+    tiling: Tiling = "off",
 ) -> dict[str, Any]:
     """The station's detector over the split at the version's operating point: :func:`at_operating_point`'s figures.
 
@@ -172,7 +170,6 @@ def operating_point(
     threshold in ``points`` when given (the version's card's). The ``worst`` largest missed
     defects are drawn on ``sheet`` (left out, and any old sheet removed, when nothing was missed).
     """
-    from inspector.config import DetectorConfig
     from inspector.detect import load_detector
     from inspector.detect.operating import ThresholdedDetector
     from inspector.training.misses import write_misses_sheet
@@ -180,9 +177,7 @@ def operating_point(
     cfg = DetectorConfig(
         confidence=points.lowest(conf) if points else conf, imgsz=imgsz, threads=threads, tiling=tiling
     )
-    detector: Detector = load_detector(cfg, weights, version)
-    if tiling != "off":
-        detector = TilingDetector.from_config(detector, cfg)
+    detector = TilingDetector.as_configured(load_detector(cfg, weights, version), cfg)
     if points is not None:
         detector = ThresholdedDetector(detector, points, conf)
     records = spec.split(split)
@@ -205,10 +200,9 @@ def operating_point(
 
 
 def tiled_map(
-    weights: Path, spec: DatasetSpec, split: str, *, version: str, imgsz: int, threads: int, tiling: TilingMode
+    weights: Path, spec: DatasetSpec, split: str, *, version: str, imgsz: int, threads: int, tiling: Tiling
 ) -> dict[str, Any]:
     """mAP50 of the station's tiled detector over the split: every candidate box (confidence 0.001), served NMS."""
-    from inspector.config import DetectorConfig
     from inspector.detect import load_detector
 
     cfg = DetectorConfig(confidence=0.001, imgsz=imgsz, threads=threads, tiling=tiling)

@@ -16,16 +16,15 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from inspector import registry, runtime
-from inspector.config import DetectorConfig
+from inspector.config import DetectorConfig, Tiling
 from inspector.data.formats import fingerprint, read_data_yaml
 from inspector.data.formats.yolo import label_path
 from inspector.detect import load_detector
-from inspector.detect.base import Detector
 from inspector.detect.operating import META_KEY, parse_operating_points
 from inspector.detect.tiling import TilingDetector
 from inspector.grading.blindspots import ALL_FAMILIES
@@ -210,7 +209,7 @@ def choose_for_version(
     floor: float = 0.05,
     threads: int | None = None,
     limit: int | None = None,
-    tiling: Literal["off", "item", "frame"] = "off",
+    tiling: Tiling = "off",
 ) -> dict[str, Any]:
     """Run the version's served detector over the split at ``floor``, choose, store in meta and card.
 
@@ -227,9 +226,7 @@ def choose_for_version(
     cfg = DetectorConfig(
         confidence=floor, imgsz=int(meta.get("imgsz", 640)), threads=runtime.configure(threads), tiling=tiling
     )
-    detector: Detector = load_detector(cfg, registry.check_version(version, base), version)
-    if tiling != "off":
-        detector = TilingDetector.from_config(detector, cfg)
+    detector = TilingDetector.as_configured(load_detector(cfg, registry.check_version(version, base), version), cfg)
 
     def detect(path: Path) -> Detections:
         return detector.detect([Frame(image=read_image(path), camera_id="thresholds")])[0]
